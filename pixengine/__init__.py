@@ -1,0 +1,55 @@
+"""pixengine: a plugin-based generative art engine.
+
+The names plugin authors and scripts need are importable from here::
+
+    import pixengine
+
+    result = pixengine.run("default", steps=50)
+
+    @pixengine.hookimpl
+    def register_losses(register):
+        register(MyLoss)
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("pixengine")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+unknown"
+
+from .hookspecs import hookimpl  # noqa: E402
+from .options import option, NoOptions  # noqa: E402
+from .components import (  # noqa: E402
+    Augmentation,
+    CatalogEntry,
+    Loss,
+    LossOptions,
+    Model,
+    Parameterization,
+    StepInputs,
+)
+from .errors import ConfigError, PixengineError, PluginError, WeightsNotFoundError, NonFiniteLossError  # noqa: E402
+from .api import prepare, resolve, run  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "option",
+    "NoOptions",
+    "Augmentation",
+    "CatalogEntry",
+    "Loss",
+    "LossOptions",
+    "Model",
+    "Parameterization",
+    "StepInputs",
+    "ConfigError",
+    "PixengineError",
+    "PluginError",
+    "WeightsNotFoundError",
+    "NonFiniteLossError",
+    "prepare",
+    "resolve",
+    "run",
+]

@@ -1,0 +1,50 @@
+"""What a component receives besides its options: the run's device, size, config, models and
+helpers to load images. One :class:`RunContext` per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from . import images
+from .errors import ConfigError, did_you_mean
+
+
+@dataclass
+class RunContext:
+    device: torch.device
+    width: int
+    height: int
+    steps: int
+    seed: int
+    #: The fully resolved config of the run (read-only by convention).
+    config: DictConfig
+    output_dir: Path | None = None
+    models: dict[str, Any] = field(default_factory=dict)
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def prompt(self) -> str:
+        return str(self.config.get("prompt", "") or "")
+
+    def model(self, label: str) -> Any:
+        """The model built from ``models.LABEL`` (validation already checked ``model`` and
+        ``models`` options; this check covers other option names)."""
+        if label not in self.models:
+            raise ConfigError(f"no model labelled '{label}'; {did_you_mean(label, self.models)}")
+        return self.models[label]
+
+    def load_image(
+        self, path: str | Path, size: tuple[int, int] | None = None, fit: str = "cover", *, option: str | None = None
+    ) -> torch.Tensor:
+        """An image file as (1, 3, H, W) in [0, 1] on the run's device. ``size`` is (width,
+        height), default the run's. ``option`` names the option that gave the path, for errors."""
+        try:
+            tensor = images.load_image(path, size or (self.width, self.height), fit)
+        except ConfigError as exc:
+            raise ConfigError(exc.detail, key=option) from None
+        return tensor.to(self.device, self.dtype)

@@ -1,0 +1,300 @@
+"""The optimisation loop. It knows components only through their base classes:
+
+    image  = parameterization()
+    views  = augmentations(image)
+    total  = sum(weight * loss(image, views))
+    total.backward(); optimizer.step()
+
+Around it: building components from a validated :class:`~pixengine.validate.RunSpec`, the
+learning-rate schedule, progressive growing, progress, logs, intermediate and final PNGs (each
+carrying the run), lifecycle hooks, and keeping the last good image when the run is stopped by
+Ctrl-C, an exception or a non-finite loss.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from PIL import Image
+from tqdm import tqdm
+
+from . import __version__
+from .augment import AugmentationChain
+from .components import StepInputs
+from .context import RunContext
+from .device import choose_device, seed_everything
+from .errors import ConfigError, NonFiniteLossError, PixengineError, PluginError
+from .images import tensor_to_pil
+from .optim import apply_schedule, build_optimizer
+from .outputs import JsonlLog, run_document, save_png, write_text
+from .registry import Registry
+from .validate import ComponentSpec, RunSpec, seed_value
+
+FINAL_NAME = "final.png"
+RUN_YAML = "run.yaml"
+
+
+@dataclass
+class RunResult:
+    status: str
+    output_dir: Path
+    final_path: Path | None
+    #: Every file the run wrote, in order.
+    paths: list[Path]
+    config: Any
+    steps_done: int
+    #: The final image, (1, 3, H, W) on the CPU.
+    tensor: torch.Tensor | None
+    #: One dict per step: total and per-loss values.
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def image(self) -> Image.Image | None:
+        return tensor_to_pil(self.tensor) if self.tensor is not None else None
+
+
+def default_output_dir(preset: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("outputs") / f"{preset or 'run'}-{stamp}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+class Run:
+    """One run: build it with :meth:`build`, then :meth:`execute` it."""
+
+    def __init__(self, spec: RunSpec, registry: Registry):
+        self.spec = spec
+        self.registry = registry
+        self.settings = spec.settings
+        self.config = spec.config
+        self.step = 0
+        self.paths: list[Path] = []
+        self.history: list[dict] = []
+        self.output_dir: Path | None = None
+        self.ctx: RunContext | None = None
+        self.parameterization = None
+        self.chain: AugmentationChain | None = None
+        self.losses: list[tuple[ComponentSpec, torch.nn.Module]] = []
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._last_good: torch.Tensor | None = None
+        self._log: JsonlLog | None = None
+        self._hooks = registry.manager.hook if registry.manager is not None else None
+
+    # -- building -------------------------------------------------------------------------
+
+    def build(self) -> "Run":
+        settings = self.settings
+        if not self.spec.losses:
+            raise ConfigError("a run needs at least one loss in the 'losses' section", key="losses")
+        device = choose_device(settings.device)
+        seed = seed_value(settings.seed)
+        seed_everything(seed, settings.deterministic)
+        self.output_dir = Path(settings.output_dir) if settings.output_dir else default_output_dir(settings.preset)
+        self.config.output_dir = str(self.output_dir)
+        self.ctx = RunContext(
+            device=device,
+            width=settings.width,
+            height=settings.height,
+            steps=settings.steps,
+            seed=seed,
+            config=self.config,
+            output_dir=self.output_dir,
+        )
+        for spec in self.spec.models:
+            model = self._build(spec).to(device).eval()
+            model.requires_grad_(False)
+            self.ctx.models[spec.label] = model
+        self.parameterization = self._build(self.spec.parameterization).to(device)
+        links = [self._build(spec).to(device) for spec in self.spec.augmentations]
+        self.chain = AugmentationChain(links) if links else None
+        self.losses = [(spec, self._build(spec).to(device)) for spec in self.spec.losses]
+        self.optimizer = self._make_optimizer()
+        return self
+
+    def _build(self, spec: ComponentSpec):
+        entry = spec.entry
+        loaded = self.spec.loaded
+        try:
+            return entry.cls(spec.options, self.ctx)
+        except ConfigError as exc:
+            key = exc.key if exc.key and exc.key.startswith(spec.key) else f"{spec.key}.{exc.key}" if exc.key else spec.key
+            source = exc.source or (loaded.source_of(key) if loaded else None)
+            raise ConfigError(exc.detail, key=key, source=source) from None
+        except PixengineError as exc:
+            # Keep the error's type (e.g. WeightsNotFoundError); say which section it came from.
+            exc.args = (f"{spec.key}: {exc.args[0] if exc.args else exc}", *exc.args[1:])
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"plugin '{entry.plugin}' failed to build {entry.kind} '{entry.name}' ({spec.key}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        try:
+            return build_optimizer(self.settings.optimizer, self.parameterization.param_groups())
+        except ConfigError as exc:
+            loaded = self.spec.loaded
+            raise ConfigError(exc.detail, key=exc.key, source=loaded.source_of(exc.key or "") if loaded else None) from None
+
+    # -- running --------------------------------------------------------------------------
+
+    def execute(self) -> RunResult:
+        if self.ctx is None:
+            self.build()
+        settings = self.settings
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if settings.outputs.log:
+            self._log = JsonlLog(self.output_dir / "log.jsonl")
+            self.paths.append(self._log.path)
+        self._call("on_run_start", run=self)
+        bar = tqdm(
+            total=settings.steps,
+            desc=settings.preset or "run",
+            unit="step",
+            disable=not settings.progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        status, error = "finished", None
+        try:
+            for step in range(settings.steps):
+                self._grow(step)
+                self._one_step(step, bar)
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        except NonFiniteLossError as exc:
+            status, error = "nonfinite", exc
+            raise
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            bar.close()
+            result = self._finish(status)
+            if error is not None:
+                error.paths = result.paths
+            if status != "finished":
+                kept = f" Kept the last good image in {result.final_path}." if result.final_path else ""
+                print(f"Run {status} at step {self.step}/{settings.steps}.{kept}", file=sys.stderr)
+        return result
+
+    def _grow(self, step: int) -> None:
+        for change in self.settings.grow:
+            if change.at == step and (change.width, change.height) != (self.ctx.width, self.ctx.height):
+                self.parameterization.resize(change.width, change.height)
+                self.ctx.width, self.ctx.height = change.width, change.height
+                self.optimizer = self._make_optimizer()
+
+    def _one_step(self, step: int, bar: tqdm) -> None:
+        settings = self.settings
+        started = time.perf_counter()
+        factor = apply_schedule(self.optimizer, settings.optimizer, step, settings.steps)
+        image = self.parameterization()
+        views = self.chain(image) if self.chain is not None else None
+        inputs = StepInputs(image=image, views=views, step=step, steps=settings.steps, augment=self.chain)
+        total = image.new_zeros(())
+        raw, weighted = {}, {}
+        for spec, loss in self.losses:
+            value = loss(inputs)
+            raw[spec.label] = value
+            total = total + spec.options.weight * value
+        values = {label: float(v.detach()) for label, v in raw.items()}
+        weighted = {spec.label: spec.options.weight * values[spec.label] for spec, _ in self.losses}
+        total_value = float(total.detach())
+        if not math.isfinite(total_value):
+            bad = [label for label, v in values.items() if not math.isfinite(v)] or ["total"]
+            raise NonFiniteLossError(
+                f"the loss became {total_value} at step {step + 1} (from {', '.join(repr(b) for b in bad)}); "
+                "the run stopped. Lower the learning rate or that loss's weight."
+            )
+        self._last_good = image.detach()
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.step = step + 1
+
+        record = {"step": self.step, "total": total_value, "losses": weighted, "raw": values,
+                  "lr_factor": factor, "seconds": time.perf_counter() - started}
+        self.history.append(record)
+        if self._log is not None:
+            self._log.write(record)
+        bar.set_postfix({"loss": f"{total_value:.4g}", **{k: f"{v:.3g}" for k, v in list(weighted.items())[:4]}}, refresh=False)
+        bar.update(1)
+        self._call("on_step", run=self, step=self.step, image=self._last_good, losses={**weighted, "total": total_value})
+        if settings.save_every and self.step % settings.save_every == 0 and self.step < settings.steps:
+            self._save(self._last_good, self.output_dir / "steps" / f"step_{self.step:05d}.png", "running")
+
+    # -- outputs --------------------------------------------------------------------------
+
+    def metadata(self, status: str) -> dict:
+        return {
+            "pixengine": __version__,
+            "status": status,
+            "step": self.step,
+            "steps": self.settings.steps,
+            "seed": self.ctx.seed if self.ctx else None,
+            "device": str(self.ctx.device) if self.ctx else None,
+            "torch": str(torch.__version__),
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "plugins": self.spec.plugin_versions(self.registry),
+        }
+
+    def document(self, status: str) -> str:
+        return run_document(OmegaConf.to_container(self.config), self.metadata(status))
+
+    def _save(self, image: torch.Tensor, path: Path, status: str) -> Path:
+        save_png(path, tensor_to_pil(image), self.document(status))
+        self.paths.append(path)
+        return path
+
+    def _final_image(self) -> torch.Tensor | None:
+        try:
+            with torch.no_grad():
+                image = self.parameterization()
+            if torch.isfinite(image).all():
+                return image.detach()
+        except Exception:  # the run is already ending; fall back to the last good image
+            pass
+        return self._last_good
+
+    def _finish(self, status: str) -> RunResult:
+        final = self._last_good if status == "nonfinite" else self._final_image()
+        final_path = None
+        if final is not None and self.output_dir is not None:
+            final_path = self._save(final, self.output_dir / FINAL_NAME, status)
+            self.paths.append(write_text(self.output_dir / RUN_YAML, self.document(status)))
+            if status == "finished":
+                for extra in self.parameterization.export(str(final_path.with_suffix(""))):
+                    self.paths.append(Path(extra))
+        if self._log is not None:
+            self._log.close()
+        result = RunResult(
+            status=status,
+            output_dir=self.output_dir,
+            final_path=final_path,
+            paths=self.paths,
+            config=self.config,
+            steps_done=self.step,
+            tensor=final.cpu() if final is not None else None,
+            history=self.history,
+        )
+        self._call("on_run_end", run=self, result=result)
+        return result
+
+    def _call(self, hook: str, **kwargs: Any) -> None:
+        if self._hooks is not None:
+            getattr(self._hooks, hook)(**kwargs)

@@ -1,0 +1,125 @@
+"""Everything a run writes: PNGs with the run embedded, the YAML beside them, logs, contact
+sheets and animations. Every file is written atomically (a temporary file in the same folder,
+then a rename), so an interrupted run never leaves a half-written image behind."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+from PIL import Image, ImageDraw, PngImagePlugin
+
+from .errors import ConfigError
+
+#: The PNG text chunk that carries the run (YAML: ``config`` plus provenance metadata).
+PNG_CHUNK = "pixengine"
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Call ``write`` on a temporary file beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs should be as readable as any file
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def run_document(config: dict, meta: dict) -> str:
+    """The YAML that travels with an output: metadata first, then the resolved config."""
+    return yaml.safe_dump({**meta, "config": config}, sort_keys=False, allow_unicode=True)
+
+
+def save_png(path: str | Path, image: Image.Image, document: str | None = None) -> Path:
+    """Write ``image`` as PNG, with ``document`` in the ``pixengine`` text chunk."""
+    info = PngImagePlugin.PngInfo()
+    if document is not None:
+        info.add_itxt(PNG_CHUNK, document, zip=True)
+    return atomic_write(path, lambda handle: image.save(handle, format="PNG", pnginfo=info))
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def read_run_document(path: str | Path) -> dict:
+    """The run embedded in a PNG written by pixengine (ConfigError if there is none)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"'{path}' does not exist")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            text = img.text.get(PNG_CHUNK) if hasattr(img, "text") else None
+    except OSError as exc:
+        raise ConfigError(f"'{path}' is not a readable image: {exc}") from None
+    if text is None:
+        raise ConfigError(f"'{path}' carries no pixengine run (no '{PNG_CHUNK}' text chunk); was it written by pixengine?")
+    document = yaml.safe_load(text)
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise ConfigError(f"'{path}': the '{PNG_CHUNK}' chunk holds no config")
+    return document
+
+
+class JsonlLog:
+    """Appends one JSON object per line and flushes, so a crash keeps what was logged."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self._handle.write(json.dumps(record) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def contact_sheet(items: Sequence[tuple[str, Image.Image]], height: int = 256, pad: int = 8) -> Image.Image:
+    """Images side by side at a common height, each labelled underneath."""
+    label_height = 18
+    scaled = [(label, img.resize((max(1, round(img.width * height / img.height)), height), Image.LANCZOS)) for label, img in items]
+    width = sum(img.width for _, img in scaled) + pad * (len(scaled) + 1)
+    sheet = Image.new("RGB", (width, height + label_height + 2 * pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = pad
+    for label, img in scaled:
+        sheet.paste(img, (x, pad))
+        draw.text((x, pad + height + 3), label, fill="black")
+        x += img.width + pad
+    return sheet
+
+
+def save_gif(path: str | Path, frames: Sequence[Image.Image], fps: int) -> Path:
+    if not frames:
+        raise ValueError("no frames to write")
+    duration = max(1, round(1000 / fps))
+
+    def write(handle: IO[bytes]) -> None:
+        buffer = io.BytesIO()
+        frames[0].save(buffer, format="GIF", save_all=True, append_images=list(frames[1:]), duration=duration, loop=0)
+        handle.write(buffer.getvalue())
+
+    return atomic_write(path, write)

@@ -1,0 +1,256 @@
+"""Check a loaded config against the run schema and the options each component declares, and
+turn it into a :class:`RunSpec`: typed settings plus one validated options object per component.
+
+Nothing heavy happens here (no model is loaded), so every mistake in a preset is reported
+before the run starts, with the file that set the key, the key path and what would be valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
+
+from .config import LoadedConfig
+from .errors import ConfigError, did_you_mean
+from .options import check_constraints, describe
+from .registry import ComponentEntry, Registry
+from .schema import COMPONENT_SECTIONS, RunSettings
+
+
+@dataclass
+class ComponentSpec:
+    """One component of a run: its label, config key, registry entry and validated options."""
+
+    label: str
+    key: str
+    entry: ComponentEntry
+    options: Any
+
+
+@dataclass
+class RunSpec:
+    settings: RunSettings
+    #: The fully resolved config: what gets written into outputs and re-run by --from.
+    config: DictConfig
+    parameterization: ComponentSpec
+    models: list[ComponentSpec] = field(default_factory=list)
+    augmentations: list[ComponentSpec] = field(default_factory=list)
+    losses: list[ComponentSpec] = field(default_factory=list)
+    loaded: LoadedConfig | None = None
+
+    def components(self) -> list[ComponentSpec]:
+        return [self.parameterization, *self.models, *self.augmentations, *self.losses]
+
+    def plugin_versions(self, registry: Registry) -> dict[str, dict[str, str | None]]:
+        """The plugins whose components this run uses, with their distribution and version."""
+        versions = {}
+        for spec in self.components():
+            info = registry.plugin_of(spec.entry)
+            versions[info.name] = {"distribution": info.distribution, "version": info.version}
+        return dict(sorted(versions.items()))
+
+
+def _omegaconf_problem(exc: OmegaConfBaseException) -> tuple[str | None, str]:
+    key = getattr(exc, "full_key", None) or None
+    message = getattr(exc, "msg", None) or str(exc).splitlines()[0]
+    return key, message
+
+
+def _validate_settings(loaded: LoadedConfig) -> DictConfig:
+    schema = OmegaConf.structured(RunSettings)
+    try:
+        merged = OmegaConf.merge(schema, loaded.cfg)
+    except ConfigKeyError as exc:
+        key, _ = _omegaconf_problem(exc)
+        top = [f.name for f in dataclasses.fields(RunSettings)]
+        leaf = (key or "").split(".")[-1]
+        parent = key.rsplit(".", 1)[0] if key and "." in key else None
+        valid = top if parent is None else [f.name for f in dataclasses.fields(_schema_at(parent))]
+        raise ConfigError(f"unknown key '{leaf}'; {did_you_mean(leaf, valid)}", key=key, source=loaded.source_of(key or "")) from None
+    except OmegaConfBaseException as exc:
+        key, message = _omegaconf_problem(exc)
+        raise ConfigError(message, key=key, source=loaded.source_of(key or "")) from None
+    try:
+        resolved = OmegaConf.to_container(merged, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        key, message = _omegaconf_problem(exc)
+        raise ConfigError(f"cannot resolve: {message}", key=key, source=loaded.source_of(key or "")) from None
+    cfg = OmegaConf.create(resolved)
+    problems = _constraint_problems(OmegaConf.to_object(OmegaConf.merge(schema, cfg)), "")
+    if problems:
+        key, message = problems[0]
+        raise ConfigError(message, key=key, source=loaded.source_of(key))
+    return cfg
+
+
+def _schema_at(path: str) -> type:
+    cls: type = RunSettings
+    for part in path.split("."):
+        hints = {f.name: f for f in dataclasses.fields(cls)}
+        f = hints.get(part)
+        default = f.default_factory() if f and f.default_factory is not dataclasses.MISSING else None
+        cls = type(default) if dataclasses.is_dataclass(default) else cls
+    return cls
+
+
+def _constraint_problems(obj: Any, prefix: str) -> list[tuple[str, str]]:
+    """choices/min/max problems of a dataclass instance and the dataclasses inside it."""
+    problems = [(f"{prefix}{name}", message) for name, message in check_constraints(obj)]
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        children = value if isinstance(value, list) else value.values() if isinstance(value, dict) else [value]
+        keys = range(len(children)) if isinstance(value, list) else value.keys() if isinstance(value, dict) else [None]
+        for child_key, child in zip(keys, children):
+            if dataclasses.is_dataclass(child):
+                sub = f"{prefix}{f.name}." + (f"{child_key}." if child_key is not None else "")
+                problems += _constraint_problems(child, sub)
+    return problems
+
+
+def _component(
+    kind: str, label: str, key: str, section: Any, registry: Registry, loaded: LoadedConfig
+) -> ComponentSpec:
+    if not isinstance(section, (dict, DictConfig)):
+        raise ConfigError(
+            f"expected a mapping {{type: NAME, ...options}}, got {section!r}", key=key, source=loaded.source_of(key)
+        )
+    section = dict(section)
+    type_name = section.pop("type", label)
+    type_key = f"{key}.type"
+    entry = registry.get(kind, str(type_name))
+    if entry is None:
+        hint = did_you_mean(str(type_name), registry.names(kind))
+        failed = registry.failed_plugins()
+        if failed:
+            hint += "\nThese plugins failed to load and may provide it:\n" + "\n".join(
+                f"  - {p.name}: {p.error}" for p in failed
+            )
+        raise ConfigError(f"unknown {kind} '{type_name}'; {hint}", key=type_key, source=loaded.source_of(type_key))
+    options_cls = entry.cls.Options
+    schema = OmegaConf.structured(options_cls)
+    where = f"{kind} '{entry.name}' (plugin '{entry.plugin}')"
+    try:
+        merged = OmegaConf.merge(schema, section)
+        options = OmegaConf.to_object(merged)
+    except ConfigKeyError as exc:
+        sub, _ = _omegaconf_problem(exc)
+        full = f"{key}.{sub}"
+        valid = [f.name for f in dataclasses.fields(options_cls)]
+        raise ConfigError(
+            f"unknown option '{sub}' for {where}; {did_you_mean(str(sub), valid)}", key=full, source=loaded.source_of(full)
+        ) from None
+    except MissingMandatoryValue as exc:
+        sub, _ = _omegaconf_problem(exc)
+        full = f"{key}.{sub}"
+        raise ConfigError(f"required option '{sub}' of {where} is not set", key=full, source=loaded.source_of(key)) from None
+    except OmegaConfBaseException as exc:
+        sub, message = _omegaconf_problem(exc)
+        full = f"{key}.{sub}" if sub else key
+        types = {i.name: i.type for i in describe(options_cls)}
+        expected = f" (option '{sub}' of {where} is {types[sub]})" if sub in types else ""
+        raise ConfigError(f"{message}{expected}", key=full, source=loaded.source_of(full)) from None
+    except (ValueError, TypeError) as exc:  # raised by the Options' __post_init__
+        raise ConfigError(f"{where}: {exc}", key=key, source=loaded.source_of(key)) from None
+    for name, message in check_constraints(options):
+        full = f"{key}.{name}"
+        raise ConfigError(f"{message} (option of {where})", key=full, source=loaded.source_of(full))
+    return ComponentSpec(label=label, key=key, entry=entry, options=options)
+
+
+def optimizer_names() -> list[str]:
+    """The torch.optim optimiser classes a config may name."""
+    return sorted(
+        name
+        for name, obj in vars(torch.optim).items()
+        if isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
+    )
+
+
+def seed_value(seed: int | str) -> int:
+    """An integer seed from the config's seed (strings are hashed stably, as pixray does)."""
+    if isinstance(seed, int):
+        return seed
+    return int.from_bytes(hashlib.sha256(str(seed).encode()).digest()[:8], "little") & (2**63 - 1)
+
+
+def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
+    cfg = _validate_settings(loaded)
+    if cfg.seed is None:
+        cfg.seed = random.SystemRandom().randrange(2**31)
+    elif isinstance(cfg.seed, (float, bool)) or not isinstance(cfg.seed, (int, str)):
+        raise ConfigError(f"seed must be an integer or a string, got {cfg.seed!r}", key="seed", source=loaded.source_of("seed"))
+    if cfg.optimizer.type not in optimizer_names():
+        raise ConfigError(
+            f"unknown optimizer '{cfg.optimizer.type}'; {did_you_mean(cfg.optimizer.type, optimizer_names())}",
+            key="optimizer.type",
+            source=loaded.source_of("optimizer.type"),
+        )
+
+    specs: dict[str, Any] = {}
+    for section_key, (kind, labelled) in COMPONENT_SECTIONS.items():
+        section = cfg[section_key]
+        if not labelled:
+            if section is None:
+                raise ConfigError(f"a run needs a {kind}", key=section_key, source=loaded.source_of(section_key))
+            specs[section_key] = _component(kind, str(section.get("type", "")), section_key, section, registry, loaded)
+            continue
+        if section is None:
+            section = {}
+        if not isinstance(section, (dict, DictConfig)):
+            raise ConfigError(f"expected a mapping of labels to {kind} sections", key=section_key, source=loaded.source_of(section_key))
+        specs[section_key] = [
+            _component(kind, str(label), f"{section_key}.{label}", body, registry, loaded)
+            for label, body in section.items()
+            if body is not None  # null disables an inherited component
+        ]
+
+    # Write every component's full options back so the saved config is complete.
+    resolved = OmegaConf.to_container(cfg)
+    resolved["parameterization"] = _section_of(specs["parameterization"])
+    for section_key in ("models", "augmentations", "losses"):
+        resolved[section_key] = {spec.label: _section_of(spec) for spec in specs[section_key]}
+    config = OmegaConf.create(resolved)
+    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunSettings), config))
+    spec = RunSpec(settings=settings, config=config, loaded=loaded, **specs)
+    _check_model_labels(spec, loaded)
+    _check_grow(spec, loaded)
+    return spec
+
+
+def _section_of(spec: ComponentSpec) -> dict:
+    return {"type": spec.entry.name, **dataclasses.asdict(spec.options)}
+
+
+def _check_model_labels(spec: RunSpec, loaded: LoadedConfig) -> None:
+    """An option named ``model`` or ``models`` must name labels of the ``models`` section."""
+    labels = [m.label for m in spec.models]
+    for component in spec.components():
+        for name in ("model", "models"):
+            value = getattr(component.options, name, None)
+            if value is None or component.entry.kind == "model":
+                continue
+            refs = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple, dict)) else []
+            for ref in refs:
+                if ref not in labels:
+                    key = f"{component.key}.{name}"
+                    raise ConfigError(
+                        f"no model labelled '{ref}' in the models section; {did_you_mean(str(ref), labels)}",
+                        key=key,
+                        source=loaded.source_of(key),
+                    )
+
+
+def _check_grow(spec: RunSpec, loaded: LoadedConfig) -> None:
+    if spec.settings.grow and not spec.parameterization.entry.cls.supports_resize:
+        raise ConfigError(
+            f"parameterization '{spec.parameterization.entry.name}' cannot change resolution; remove 'grow'",
+            key="grow",
+            source=loaded.source_of("grow"),
+        )

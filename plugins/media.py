@@ -1,0 +1,83 @@
+"""Extra outputs written through the lifecycle hooks: an animation of the optimisation
+(``outputs.animation: gif`` or ``mp4``) and a contact sheet of the run's input images beside
+the result (``outputs.contact_sheet: true``). Being a plugin, it shows how a logger, video
+writer or early-stopping rule attaches to runs without touching the loop."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from pathlib import Path
+
+import torch
+
+import pixengine
+from pixengine.errors import ConfigError
+from pixengine.images import tensor_to_pil
+from pixengine.outputs import contact_sheet, save_gif, save_png
+
+# Frames per run; weak so a finished run's frames are freed with it.
+_frames: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _mp4_writer():
+    try:
+        import imageio.v2 as imageio  # optional: pip install imageio imageio-ffmpeg
+    except ImportError:
+        return None
+    return imageio
+
+
+@pixengine.hookimpl
+def on_run_start(run):
+    outputs = run.settings.outputs
+    if outputs.animation == "mp4" and _mp4_writer() is None:
+        raise ConfigError("mp4 needs imageio and imageio-ffmpeg (pip install imageio imageio-ffmpeg); or use gif",
+                          key="outputs.animation")
+    if outputs.animation:
+        _frames[run] = []
+
+
+@pixengine.hookimpl
+def on_step(run, step, image, losses):
+    frames = _frames.get(run)
+    if frames is not None and (step == 1 or step % run.settings.outputs.frame_every == 0):
+        frames.append(tensor_to_pil(image))
+
+
+@pixengine.hookimpl
+def on_run_end(run, result):
+    outputs = run.settings.outputs
+    frames = _frames.pop(run, None)
+    if frames and result.image is not None:
+        frames.append(result.image)
+        path = run.output_dir / f"animation.{outputs.animation}"
+        if outputs.animation == "gif":
+            save_gif(path, frames, outputs.fps)
+        else:
+            _write_mp4(path, frames, outputs.fps)
+        result.paths.append(path)
+    if outputs.contact_sheet and result.image is not None:
+        items, seen = [], []
+        labelled = [("start", run.parameterization), *((spec.label, loss) for spec, loss in run.losses)]
+        for owner, component in labelled:
+            for label, tensor in component.references().items():
+                if any(t.shape == tensor.shape and torch.equal(t, tensor) for t in seen):
+                    continue  # several losses often share one input image
+                seen.append(tensor)
+                items.append((f"{owner}: {label}", tensor_to_pil(tensor)))
+        items.append(("result", result.image))
+        result.paths.append(save_png(run.output_dir / "contact_sheet.png", contact_sheet(items)))
+
+
+def _write_mp4(path: Path, frames, fps: int) -> None:
+    import numpy as np
+
+    imageio = _mp4_writer()
+    # ffmpeg wants a file name, so write beside the target and rename (atomic like the rest).
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    w, h = frames[0].width // 2 * 2, frames[0].height // 2 * 2  # H.264 needs even sizes
+    with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1) as writer:
+        for frame in frames:
+            writer.append_data(np.asarray(frame.resize((w, h))))
+    os.replace(tmp, path)
