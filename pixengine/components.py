@@ -71,6 +71,11 @@ class Parameterization(Component, nn.Module):
         The engine rebuilds the optimiser afterwards."""
         raise NotImplementedError(f"parameterization '{self.name}' cannot change resolution")
 
+    def initialize(self, score) -> None:
+        """Called once after the run's losses are built, before step 1. ``score(images)`` takes
+        (B, 3, H, W) images and returns the run's total weighted loss of each, shape (B,),
+        without gradients: e.g. to start from the best of many samples (FuseDream)."""
+
     def export(self, stem: str) -> list[str]:
         """Write extra formats of the current image (e.g. SVG) next to ``stem`` + ``.png``;
         return the paths written. Called for the final image."""
@@ -128,7 +133,8 @@ class StepInputs:
     image: torch.Tensor
     #: The augmentation chain's views of ``image``, or None when the run has no chain.
     views: torch.Tensor | None
-    #: 0-based step index and the run's step count.
+    #: 0-based step index and the run's step count. ``step`` is -1 when the engine scores
+    #: candidate images for a parameterization's ``initialize``; keep no state from such calls.
     step: int
     steps: int
     #: The augmentation chain (to replay ``views``' parameters on another input), or None.

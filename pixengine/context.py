@@ -25,6 +25,9 @@ class RunContext:
     config: DictConfig
     output_dir: Path | None = None
     models: dict[str, Any] = field(default_factory=dict)
+    #: The run's parameterization, set once it is built (losses built after it may read it,
+    #: e.g. to anchor a latent to its starting value).
+    parameterization: Any = None
     dtype: torch.dtype = torch.float32
 
     @property

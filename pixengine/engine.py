@@ -117,11 +117,23 @@ class Run:
             model.requires_grad_(False)
             self.ctx.models[spec.label] = model
         self.parameterization = self._build(self.spec.parameterization).to(device)
+        self.ctx.parameterization = self.parameterization
         links = [self._build(spec).to(device) for spec in self.spec.augmentations]
         self.chain = AugmentationChain(links) if links else None
         self.losses = [(spec, self._build(spec).to(device)) for spec in self.spec.losses]
+        self.parameterization.initialize(self.score_images)
         self.optimizer = self._make_optimizer()
         return self
+
+    @torch.no_grad()
+    def score_images(self, images: torch.Tensor) -> torch.Tensor:
+        """The run's total weighted loss of each image in a batch, shape (B,)."""
+        scores = []
+        for image in images.split(1):
+            views = self.chain(image) if self.chain is not None else None
+            inputs = StepInputs(image=image, views=views, step=-1, steps=self.settings.steps, augment=self.chain)
+            scores.append(sum(spec.options.weight * loss(inputs) for spec, loss in self.losses))
+        return torch.stack([torch.as_tensor(s, dtype=images.dtype, device=images.device) for s in scores])
 
     def _build(self, spec: ComponentSpec):
         entry = spec.entry
