@@ -122,11 +122,14 @@ def _component(
             f"expected a mapping {{type: NAME, ...options}}, got {section!r}", key=key, source=loaded.source_of(key)
         )
     section = dict(section)
+    implied = "type" not in section
     type_name = section.pop("type", label)
-    type_key = f"{key}.type"
+    type_key = key if implied else f"{key}.type"
     entry = registry.get(kind, str(type_name))
     if entry is None:
         hint = did_you_mean(str(type_name), registry.names(kind))
+        if implied:
+            hint = f"no 'type' is set, so the label is taken as the type; {hint}"
         failed = registry.failed_plugins()
         if failed:
             hint += "\nThese plugins failed to load and may provide it:\n" + "\n".join(
