@@ -30,6 +30,7 @@ def test_plugins_list_and_show(capsys):
     assert code == 0
     assert "pixels  (builtin: pixengine" in out and "parameterization: pixels" in out
     assert "loss: color_stats, target_image" in out
+    assert "media  (builtin: pixengine" in out and "hooks: on_run_end, on_run_start, on_step" in out
     code, out, _ = run_cli(capsys, "plugins", "show", "pixels")
     assert code == 0
     assert out.startswith("pixels (parameterization) from plugin 'pixels' (builtin: pixengine")
@@ -80,3 +81,28 @@ def test_progress_bar_shows_step_loss_and_rate(capsys, tmp_path):
     code, _, err = run_cli(capsys, "run", "default", "steps=3", "width=16", "height=16", f"output_dir={tmp_path}")
     assert code == 0
     assert "3/3" in err and "loss=" in err and "step/s" in err or "s/step" in err
+
+
+def test_sigterm_stops_a_run_and_keeps_its_image(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pixengine", "run", "default", "steps=100000", "width=16", "height=16",
+         "progress=false", f"output_dir={out}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    log = out / "log.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (log.exists() and log.stat().st_size > 0):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Run interrupted at step" in err
+    document = read_run_document(out / "final.png")
+    assert document["status"] == "interrupted" and 0 < document["step"] < 100000
