@@ -150,6 +150,9 @@ def _component(
         raise ConfigError(f"{message}{expected}", key=full, source=loaded.source_of(full)) from None
     except (ValueError, TypeError) as exc:  # raised by the Options' __post_init__
         raise ConfigError(f"{where}: {exc}", key=key, source=loaded.source_of(key)) from None
+    except ConfigError as exc:  # __post_init__ naming the option at fault (key relative to the section)
+        full = f"{key}.{exc.key}" if exc.key else key
+        raise ConfigError(f"{where}: {exc.detail}", key=full, source=loaded.source_of(full)) from None
     for name, message in check_constraints(options):
         full = f"{key}.{name}"
         raise ConfigError(f"{message} (option of {where})", key=full, source=loaded.source_of(full))
