@@ -147,3 +147,16 @@ losses:
     result = pixengine.run(str(preset), output_dir=str(tmp_path / "out"), progress=False, save_every=0)
     start, end = result.history[0]["raw"]["style"], result.history[-1]["raw"]["style"]
     assert end < start / 20, (start, end)
+
+
+def test_style_on_views_averages_over_the_views():
+    ctx = make_ctx(48, 48, {"gabor": Gabor(GaborOptions(scales=2), None)})
+    loss = Style(StyleOptions(image=SWIRLS, model="gabor", views=True), ctx)
+    x = image(CHELSEA, 48, 48)
+    whole = loss(_inputs(x)).item()  # no chain: views are None, the image is used
+    twice = loss(StepInputs(image=x, views=torch.cat([x, x]), step=0, steps=1)).item()
+    assert twice == pytest.approx(whole, rel=1e-5)
+    other = image(SWIRLS, 48, 48)
+    mixed = loss(StepInputs(image=x, views=torch.cat([x, other]), step=0, steps=1)).item()
+    alone = loss(_inputs(other)).item()
+    assert mixed == pytest.approx((whole + alone) / 2, rel=1e-4)

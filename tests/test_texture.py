@@ -114,3 +114,16 @@ def test_lbp_model_layers():
     assert out["r2"].shape == (2, 10, 20, 20)
     with pytest.raises(ValueError, match="too small for LBP radius 2.5"):
         model.features(torch.rand(1, 3, 4, 4), ["r2"])
+
+
+def test_gabor_opponent_channels_see_colour_stripes_that_luminance_misses():
+    model = Gabor(GaborOptions(orientations=4, scales=1), None)
+    stripes = grating(64, 0.25, 0.0)[:, :1]  # (1, 1, H, W) in [0.1, 0.9]
+    # Red and green in counter-phase, luminance-balanced: kornia's grey = .299 R + .587 G + .114 B.
+    red = stripes
+    green = 0.5 - (stripes - 0.5) * 0.299 / 0.587
+    x = torch.cat([red, green, torch.full_like(red, 0.5)], dim=1)
+    energy = model.features(x, ["scale0"])["scale0"][..., 16:-16, 16:-16].mean(dim=(0, 2, 3)).view(3, 4)
+    luminance, red_green, blue_yellow = energy.max(dim=1).values
+    assert red_green > 20 * luminance
+    assert int(energy[1].argmax()) == 0  # the stripes' orientation, in the red-green channel

@@ -59,8 +59,10 @@ class GaborOptions:
 
 
 class Gabor(pixengine.Model):
-    """A Gabor filter bank on the image's luminance and colour-opponent channels (layers scale0,
-    scale1, ...: the response magnitudes, one channel per orientation and colour channel), the RGB colour channels (layer color), and every
+    """A fixed Gabor filter bank over orientations and scales, on luminance and colour; no weights.
+
+    Layers scale0, scale1, ...: the response magnitudes, one channel per orientation and per
+    input channel (luminance, then with ``opponent`` red-green and blue-yellow); the RGB colour channels (layer color), and every
     scale's magnitudes and blurred colours upsampled to full resolution (layer joint, whose Gram
     matrix captures cross-scale and colour correlations)."""
 

@@ -92,8 +92,9 @@ class LBPOptions:
 
 
 class LBP(pixengine.Model):
-    """Soft rotation-invariant uniform local binary patterns of the luminance: one layer per
-    radius (r1, r2, ... named by radius index), P + 2 channels holding each pixel's label
+    """Soft rotation-invariant uniform local binary patterns of the luminance; no weights.
+
+    One layer per radius (r1, r2, ... by radius index), P + 2 channels holding each pixel's label
     probabilities; their spatial mean is the LBP histogram."""
 
     name = "lbp"
