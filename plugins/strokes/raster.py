@@ -280,7 +280,8 @@ def render(
     if n == 0 or vertices.shape[1] < 2:
         return _to_image(bg + anchor, width, height)
 
-    widths = widths.clamp(min=0)
+    # Negative widths draw nothing; a zero width keeps its gradient (clamp's would be 0 there).
+    widths = torch.where(widths < 0, torch.zeros_like(widths), widths)
     counts = counts.clamp(min=2)
     reach = torch.where(closed, torch.full_like(widths, radius), widths.detach() / 2 + radius).detach()
     path, pixel, segment = _band_pairs(vertices.detach(), counts, reach, width, height)
