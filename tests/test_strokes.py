@@ -256,6 +256,13 @@ def test_strokes_repaint_runs_and_writes_a_matching_svg(quick):
     assert difference.mean() < 0.01
 
 
+def test_rerun_from_the_png_reproduces_the_image(quick, tmp_path):
+    first = pixengine.run("strokes_repaint", steps=3, width=40, height=24, **{"parameterization.strokes": 16}, **quick)
+    again = pixengine.run(from_image=first.final_path, output_dir=str(tmp_path / "again"), progress=False)
+    assert torch.equal(first.tensor, again.tensor)
+    assert again.final_path.with_suffix(".svg").read_text() == first.final_path.with_suffix(".svg").read_text()
+
+
 def test_parameter_groups_carry_clipdraws_rates(quick):
     run = small_run(quick, **{"optimizer.groups.widths.lr": 0.3})
     groups = {g["name"]: g for g in run.optimizer.param_groups}
