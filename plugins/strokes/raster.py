@@ -360,23 +360,37 @@ def render(
 
 
 def _composite(pixel, alpha, premultiplied, bg):
-    """Exact "over" of (path, pixel) pairs, sorted by pixel then path, onto background rows."""
+    """Exact "over" of (path, pixel) pairs, sorted by pixel then path, onto background rows.
+
+    Each pixel's pairs are laid out along a row of a (pixels, depth) table, padded with alpha 0
+    (the identity of "over"), so the composite is a product along rows. Pixels are bucketed
+    by depth (up to 2, 4, 8, ... layers) with one table per bucket, so a few deeply covered
+    pixels do not pad every other pixel's row: the tables hold under twice the pairs.
+    """
     if pixel.numel() == 0:
         return bg
-    # Lay each pixel's pairs out along a row of a (pixels, depth) table, padded with alpha 0
-    # (the identity of "over"), so the composite is a product along rows.
-    pixels, row, depth_counts = torch.unique_consecutive(pixel, return_inverse=True, return_counts=True)
-    depth = int(depth_counts.max())
-    start = torch.cumsum(depth_counts, 0) - depth_counts
-    slot = row * depth + torch.arange(len(row), device=row.device) - start[row]
-    a = alpha.new_zeros(len(pixels) * depth).index_put((slot,), alpha).view(-1, depth)
-    c = premultiplied.new_zeros(len(pixels) * depth, 3).index_put((slot,), premultiplied).view(-1, depth, 3)
-    # through[:, k]: the fraction of light from layer k that reaches the eye = prod_{j>k} (1 - a_j).
-    # cumprod's backward handles zero factors (fully opaque layers) exactly.
-    suffix = (1 - a).flip(1).cumprod(1).flip(1)
-    through = torch.cat([suffix[:, 1:], suffix.new_ones(len(pixels), 1)], dim=1)
-    mixed = (c * through[..., None]).sum(1) + bg[pixels] * suffix[:, :1]
-    return bg.index_put((pixels,), mixed)
+    device = pixel.device
+    pixels, row, depth = torch.unique_consecutive(pixel, return_inverse=True, return_counts=True)
+    rank = torch.arange(len(row), device=device) - (torch.cumsum(depth, 0) - depth)[row]
+    bucket = torch.ceil(torch.log2(depth.double())).long()  # table width 2 ** bucket
+    done, mixed = [], []
+    for b in torch.unique(bucket).tolist():
+        width = 2**b
+        members = bucket == b
+        rows = torch.nonzero(members).squeeze(1)
+        # Each member pixel's position among the members, and the pairs belonging to them.
+        position = torch.cumsum(members, 0) - 1
+        pairs = torch.nonzero(members[row]).squeeze(1)
+        slot = position[row[pairs]] * width + rank[pairs]
+        a = alpha.new_zeros(len(rows) * width).index_put((slot,), alpha[pairs]).view(-1, width)
+        c = premultiplied.new_zeros(len(rows) * width, 3).index_put((slot,), premultiplied[pairs]).view(-1, width, 3)
+        # through[:, k]: the share of layer k's light that reaches the eye = prod_{j>k} (1 - a_j).
+        # cumprod's backward handles zero factors (fully opaque layers) exactly.
+        suffix = (1 - a).flip(1).cumprod(1).flip(1)
+        through = torch.cat([suffix[:, 1:], suffix.new_ones(len(rows), 1)], dim=1)
+        mixed.append((c * through[..., None]).sum(1) + bg[pixels[rows]] * suffix[:, :1])
+        done.append(pixels[rows])
+    return bg.index_put((torch.cat(done),), torch.cat(mixed))
 
 
 def _to_image(rows: torch.Tensor, width: int, height: int) -> torch.Tensor:
