@@ -20,6 +20,8 @@ a fresh child process, once with the default allocator and once with them set, a
 both. (To use the setting in real runs, export both variables before starting pixengine.)
 
     python benchmarks/bench_strokes.py [--repeats 10] [--threads N]
+
+Without --threads it measures torch's default thread count and a single thread.
 """
 
 from __future__ import annotations
@@ -114,25 +116,34 @@ def run_child(allocator: bool, repeats: int, threads: int | None) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: measure torch's default and 1)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.repeats, args.threads)))
         return 0
 
-    runs = {"default": run_child(False, args.repeats, args.threads), "MALLOC_*_THRESHOLD_": run_child(True, args.repeats, args.threads)}
-    first = runs["default"]
-    print(f"strokes renderer: {STROKES} strokes at {WIDTH}x{HEIGHT}, forward + backward, CPU, "
-          f"{first['threads']} torch threads, median of {args.repeats} after 2 warm-up iterations")
+    # Thread counts: on a machine busy with other processes, several threads can be far slower
+    # than one (they wait for each other), so by default both are measured.
+    thread_counts = [args.threads] if args.threads else [None, 1]
+    runs = {}
+    for threads in thread_counts:
+        for allocator in (False, True):
+            result = run_child(allocator, args.repeats, threads)
+            runs[(result["threads"], "MALLOC_*_THRESHOLD_" if allocator else "default")] = result
+    first = next(iter(runs.values()))
+    print(f"strokes renderer: {STROKES} strokes at {WIDTH}x{HEIGHT}, forward + backward, CPU "
+          f"({os.cpu_count()} cores), median of {args.repeats} after 2 warm-up iterations")
     if not first["diffvg"]:
         print("diffvg: pydiffvg is not installed here, so only the pure-torch renderer is measured")
     print("s/iter is wall-clock time; cpu s is the process's CPU time (all threads), less sensitive to other load")
-    print(f"{'scene/backend':<24} {'allocator':<20} {'s/iter':>8} {'/ 0.4 s target':>15} {'cpu s':>7}")
+    print(f"{'scene/backend':<24} {'threads':>7} {'allocator':<20} {'s/iter':>8} {'/ 0.4 s target':>15} {'cpu s':>7}")
     for key in first["results"]:
-        for allocator, run in runs.items():
+        for (threads, allocator), run in runs.items():
             seconds, cpu = run["results"][key]
-            print(f"{key:<24} {allocator:<20} {seconds:>8.3f} {seconds / TARGET_SECONDS:>14.2f}x {cpu:>7.3f}")
+            print(f"{key:<24} {threads:>7} {allocator:<20} {seconds:>8.3f} {seconds / TARGET_SECONDS:>14.2f}x {cpu:>7.3f}")
     headline = min(run["results"]["clipdraw-run/torch"][0] for run in runs.values())
     verdict = "meets" if headline <= TARGET_SECONDS else "misses"
     print(f"clipdraw-run/torch: best {headline:.3f} s/iter, {verdict} the {TARGET_SECONDS} s target "
