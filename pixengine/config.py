@@ -10,6 +10,7 @@ one (``losses: {tv: null}``).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,6 +20,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError, did_you_mean
 from .registry import Registry
+from .schema import COMPONENT_SECTIONS, RunSettings
+
+#: The parameterization's type when a preset names none.
+_DEFAULT_PARAMETERIZATION = RunSettings().parameterization["type"]
 
 COMMAND_LINE = "command line"
 
@@ -93,9 +98,42 @@ def _record(provenance: dict[str, str], cfg: DictConfig, source: str) -> None:
         provenance[key] = source
 
 
+def _type_of(section: Any, default: str | None) -> str | None:
+    if not OmegaConf.is_dict(section):
+        return None
+    return OmegaConf.to_container(section, resolve=False).get("type", default)
+
+
+def _drop_retyped(base: DictConfig, top: DictConfig) -> DictConfig:
+    """A component section whose type the top layer changes replaces the inherited one rather
+    than merging with it: the inherited options belong to the old type (``extends: clip_pixels``
+    with ``parameterization: {type: strokes}`` must not keep the pixels' options)."""
+    replaced = None
+    for key, (_, labelled) in COMPONENT_SECTIONS.items():
+        if key not in top or key not in base or not OmegaConf.is_dict(top[key]) or not OmegaConf.is_dict(base[key]):
+            continue
+        if labelled:
+            pairs = [(label, label) for label in top[key] if label in base[key]]
+        else:
+            pairs = [(None, _DEFAULT_PARAMETERIZATION)]
+        for label, default in pairs:
+            new = top[key] if label is None else top[key][label]
+            old = base[key] if label is None else base[key][label]
+            new_type = _type_of(new, None)
+            if new_type is None or new_type == _type_of(old, default):
+                continue
+            replaced = replaced if replaced is not None else copy.deepcopy(base)
+            # Emptied in place, not deleted, so a retyped augmentation keeps its place in the chain.
+            if label is None:
+                replaced[key] = {}
+            else:
+                replaced[key][label] = {}
+    return replaced if replaced is not None else base
+
+
 def _merge(base: DictConfig, top: DictConfig, source: str) -> DictConfig:
     try:
-        return OmegaConf.merge(base, top)
+        return OmegaConf.merge(_drop_retyped(base, top), top)
     except OmegaConfBaseException as exc:
         raise ConfigError(exc.msg if hasattr(exc, "msg") else str(exc), key=getattr(exc, "full_key", None), source=source) from None
 
