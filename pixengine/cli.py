@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import textwrap
 import traceback
@@ -38,7 +39,17 @@ def _split_run_args(items: list[str]) -> tuple[list[str], list[str]]:
     return words, overrides
 
 
+def _stop_on_sigterm() -> None:
+    """Treat SIGTERM (kill, a job scheduler's time limit) like Ctrl-C: the run keeps its image."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    _stop_on_sigterm()
     words, overrides = _split_run_args(args.args)
     prompt = args.prompt
     if args.from_image:
@@ -99,6 +110,8 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
                 print(f"    {kind}: {', '.join(sorted(names))}")
         if info.presets:
             print(f"    presets: {', '.join(sorted(info.presets))}")
+        if info.hooks:
+            print(f"    hooks: {', '.join(info.hooks)}")
     if PLUGINS_ENV in os.environ:
         print(f"\n{PLUGINS_ENV}={os.environ[PLUGINS_ENV]!r} limits the external plugins loaded.")
     return 0

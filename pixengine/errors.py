@@ -60,7 +60,7 @@ def did_you_mean(name: str, valid: Iterable[str]) -> str:
     """A short hint listing the valid names, closest first."""
     valid = sorted(set(valid))
     if not valid:
-        return "none are available"
+        return "there are none"
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
     listing = ", ".join(valid)
     if close:

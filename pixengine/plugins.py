@@ -187,6 +187,10 @@ def build_registry() -> Registry:
         if problem is not None:
             info.error = problem
             pm.unregister(name=info.name)
+            continue
+        info.hooks = sorted(
+            caller.name for caller in pm.get_hookcallers(obj) or [] if caller.name.startswith("on_")
+        )
     return registry
 
 

@@ -20,6 +20,8 @@ class PluginInfo:
     module: str | None = None
     components: list[tuple[str, str]] = field(default_factory=list)
     presets: list[str] = field(default_factory=list)
+    #: Lifecycle hooks the plugin implements (on_run_start, on_step, on_run_end).
+    hooks: list[str] = field(default_factory=list)
     #: Why the plugin is not in use: an import/registration error, or a skip reason.
     error: str | None = None
     skipped: bool = False

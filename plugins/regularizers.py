@@ -24,10 +24,10 @@ class TotalVariation(pixengine.Loss):
     def forward(self, inputs):
         image = inputs.image
         if self.options.norm == "l1":
-            # kornia sums |dx| + |dy| per channel; normalise by pixel count so the weight does not
-            # depend on the resolution.
+            # kornia's "mean" averages |dx| and |dy| over their positions and adds them (per image
+            # and channel), so the value does not grow with the resolution.
             return kornia.losses.total_variation(image, reduction="mean").mean()
-        # kornia has no squared variant; this is its l2 counterpart.
+        # kornia has no squared variant; this mirrors its "mean" reduction with squares.
         dx = image[..., :, 1:] - image[..., :, :-1]
         dy = image[..., 1:, :] - image[..., :-1, :]
         return dx.pow(2).mean() + dy.pow(2).mean()

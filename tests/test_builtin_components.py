@@ -1,0 +1,75 @@
+"""The built-in pixels parameterization and the model-free losses, against hand computations."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from pixengine.color import decorrelated_to_rgb, logit, rgb_to_decorrelated
+from pixengine.components import StepInputs
+from pixengine.context import RunContext
+from pixengine.images import load_image
+from pixengine_plugins.pixels import PixelOptions, Pixels
+from pixengine_plugins.regularizers import TotalVariation, TotalVariationOptions
+from pixengine_plugins.targets import ColorStats, ColorStatsOptions, colour_statistics
+
+CAT = "pkg:pixengine_presets/assets/chelsea.jpg"
+
+
+def context(width=24, height=16) -> RunContext:
+    return RunContext(device=torch.device("cpu"), width=width, height=height, steps=1, seed=0, config=OmegaConf.create({}))
+
+
+def inputs(image) -> StepInputs:
+    return StepInputs(image=image, views=None, step=0, steps=1)
+
+
+@pytest.mark.parametrize("colorspace", ["rgb", "decorrelated"])
+def test_pixels_start_from_an_image_exactly(colorspace):
+    pixels = Pixels(PixelOptions(init_image=CAT, init_noise=0.0, colorspace=colorspace), context())
+    image = pixels()
+    assert image.shape == (1, 3, 16, 24)
+    target = load_image(CAT, (24, 16))
+    assert (image - target).abs().max() < 1e-3
+
+
+def test_pixel_size_makes_blocks_and_keeps_the_canvas_size():
+    pixels = Pixels(PixelOptions(pixel_size=4, init_noise=1.0), context(width=22, height=10))
+    image = pixels()
+    assert image.shape == (1, 3, 10, 22)
+    assert pixels.logits.shape == (1, 3, 3, 6)
+    assert torch.equal(image[..., 0:4, 0:4], image[..., 0:1, 0:1].expand(1, 3, 4, 4))
+
+
+def test_decorrelation_round_trip():
+    x = torch.randn(2, 3, 5, 7)
+    assert torch.allclose(decorrelated_to_rgb(rgb_to_decorrelated(x)), x, atol=1e-5)
+    assert torch.allclose(torch.sigmoid(logit(torch.tensor([0.2, 0.5, 0.9]))), torch.tensor([0.2, 0.5, 0.9]))
+
+
+def test_total_variation_against_hand_computation():
+    image = torch.tensor([[0.0, 1.0], [0.5, 0.5]]).expand(1, 3, 2, 2)
+    # |dx| = (1, 0) and |dy| = (0.5, 0.5): mean of each direction, added.
+    tv_l1 = TotalVariation(TotalVariationOptions(norm="l1"), context())(inputs(image))
+    assert tv_l1.item() == pytest.approx(0.5 + 0.5)
+    tv_l2 = TotalVariation(TotalVariationOptions(norm="l2"), context())(inputs(image))
+    assert tv_l2.item() == pytest.approx((1 + 0) / 2 + (0.25 + 0.25) / 2)
+
+
+def test_colour_statistics_against_hand_computation():
+    x = torch.tensor([[[[0.0, 1.0]], [[1.0, 1.0]], [[0.2, 0.6]]]])  # (1, 3, 1, 2)
+    mean, cov = colour_statistics(x, full=True)
+    assert torch.allclose(mean, torch.tensor([0.5, 1.0, 0.4]))
+    assert torch.allclose(cov, torch.tensor([[0.25, 0.0, 0.1], [0.0, 0.0, 0.0], [0.1, 0.0, 0.04]]), atol=1e-6)
+    _, std = colour_statistics(x, full=False)
+    assert torch.allclose(std, torch.tensor([0.5, 0.0, 0.2]), atol=1e-3)
+
+
+def test_color_stats_is_zero_on_its_own_image_and_positive_elsewhere():
+    loss = ColorStats(ColorStatsOptions(image=CAT), context())
+    cat = load_image(CAT, (24, 16))
+    assert loss(inputs(cat)).item() < 1e-10
+    assert loss(inputs(torch.full_like(cat, 0.5))).item() > 1e-3

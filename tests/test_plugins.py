@@ -1,0 +1,277 @@
+"""Plugin discovery, isolation and hooks, tested from the outside: third-party plugins are real
+distributions built and installed by pip, found through the ``pixengine`` entry-point group."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import pixengine
+from pixengine import hookspecs, plugins
+from pixengine.errors import ConfigError
+from pixengine.outputs import read_run_document
+from plugin_factory import (
+    BROKEN_IMPORT_PLUGIN,
+    CHECKER_PLUGIN,
+    MISSPELT_HOOK_PLUGIN,
+    RAISING_PLUGIN,
+    build_and_install,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory) -> Path:
+    """One folder holding four installed third-party distributions."""
+    root = tmp_path_factory.mktemp("plugins")
+    build_and_install(root, "pixengine-checker", "pixengine_checker", CHECKER_PLUGIN, entry_name="checker")
+    build_and_install(root, "pixengine-broken", "pixengine_broken", BROKEN_IMPORT_PLUGIN, entry_name="broken")
+    build_and_install(root, "pixengine-raising", "pixengine_raising", RAISING_PLUGIN, entry_name="raising")
+    return build_and_install(root, "pixengine-misspelt", "pixengine_misspelt", MISSPELT_HOOK_PLUGIN, entry_name="misspelt")
+
+
+@pytest.fixture
+def with_site(plugin_site, monkeypatch):
+    monkeypatch.syspath_prepend(str(plugin_site))
+    plugins.reset()
+    return plugin_site
+
+
+def test_builtins_come_through_the_entry_point_group():
+    registry = plugins.get_registry()
+    info = registry.plugins["pixels"]
+    assert info.source == "builtin" and info.distribution == "pixengine"
+    assert info.module == "pixengine_plugins.pixels"
+    assert registry.get("parameterization", "pixels").plugin == "pixels"
+    assert {"tv", "target_image", "color_stats"} <= set(registry.names("loss"))
+    assert "default" in registry.presets
+
+
+def test_third_party_plugin_is_discovered_and_usable_in_a_preset(with_site, tmp_path, quick):
+    registry = plugins.get_registry()
+    info = registry.plugins["checker"]
+    assert info.ok and info.source == "entry point"
+    assert (info.distribution, info.version) == ("pixengine-checker", "0.3.1")
+    assert ("parameterization", "checker") in info.components
+
+    preset = tmp_path / "checker.yaml"
+    preset.write_text(
+        "steps: 30\nwidth: 32\nheight: 32\n"
+        "parameterization: {type: checker, squares: 2}\n"
+        "optimizer: {lr: 0.2}\n"
+        "losses:\n  bright: {type: target_image, image: white.png}\n"
+    )
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), "white").save(tmp_path / "white.png")
+    os.chdir(tmp_path)
+    result = pixengine.run(str(preset), **quick)
+    assert result.status == "finished"
+    assert result.history[-1]["total"] < result.history[0]["total"] / 2
+    document = read_run_document(result.final_path)
+    assert document["plugins"]["checker"] == {"distribution": "pixengine-checker", "version": "0.3.1"}
+
+
+def test_failing_plugins_are_reported_and_isolated(with_site, quick):
+    registry = plugins.get_registry()
+    broken = registry.plugins["broken"]
+    assert "import failed" in broken.error and "a_module_that_does_not_exist" in broken.error
+    raising = registry.plugins["raising"]
+    assert "register_parameterizations raised RuntimeError: cannot find my GPU kernels" in raising.error
+    # Everything the raising plugin registered is dropped, not half of it.
+    assert registry.get("loss", "fine_but_dropped") is None
+    misspelt = registry.plugins["misspelt"]
+    assert "unknown hook 'register_loss'" in misspelt.error and "register_losses" in misspelt.error
+    # Runs that do not need them are unaffected.
+    assert pixengine.run("default", steps=2, **quick).status == "finished"
+
+
+def test_a_preset_needing_a_failed_plugin_stops_before_step_one_naming_it(with_site, tmp_path):
+    preset = tmp_path / "needs.yaml"
+    preset.write_text("losses:\n  mine: {type: fine_but_dropped}\n")
+    with pytest.raises(ConfigError) as caught:
+        pixengine.resolve(str(preset))
+    message = str(caught.value)
+    assert str(preset) in message and "losses.mine.type" in message
+    assert "unknown loss 'fine_but_dropped'" in message
+    assert "raising: register_parameterizations raised RuntimeError" in message
+    assert "broken: import failed" in message
+
+
+def test_environment_variable_limits_external_plugins(with_site, monkeypatch):
+    monkeypatch.setenv(plugins.PLUGINS_ENV, "")
+    registry = plugins.get_registry()
+    assert registry.get("parameterization", "checker") is None
+    assert registry.plugins["checker"].skipped
+    assert registry.get("parameterization", "pixels") is not None  # built-ins always load
+
+    monkeypatch.setenv(plugins.PLUGINS_ENV, "pixengine-checker")  # a distribution name works too
+    plugins.reset()
+    registry = plugins.get_registry()
+    assert registry.get("parameterization", "checker") is not None
+    assert registry.plugins["broken"].skipped and registry.plugins["broken"].error.startswith("not loaded")
+
+
+def test_code_registered_plugin_and_duplicate_component_names():
+    class Again(pixengine.Parameterization):
+        name = "pixels"
+
+    def register_parameterizations(register):
+        register(Again)
+
+    module = types.ModuleType("dup_plugin")
+    module.register_parameterizations = pixengine.hookimpl(register_parameterizations)
+    plugins.register(module, "dup_plugin")
+    registry = plugins.get_registry()
+    assert registry.plugins["dup_plugin"].source == "registered in code"
+    assert "parameterization 'pixels' is already registered by plugin 'pixels'" in registry.plugins["dup_plugin"].error
+    assert registry.get("parameterization", "pixels").cls.__name__ == "Pixels"
+
+
+def test_register_rejects_what_is_not_a_component():
+    module = types.ModuleType("wrong_kind")
+    module.register_losses = pixengine.hookimpl(lambda register: register(dict))
+    plugins.register(module, "wrong_kind")
+    error = plugins.get_registry().plugins["wrong_kind"].error
+    assert "not a subclass of pixengine.Loss" in error
+
+
+def test_lifecycle_hooks_are_called_in_order_with_their_arguments(quick):
+    calls = []
+    module = types.ModuleType("recorder")
+    module.on_run_start = pixengine.hookimpl(lambda run: calls.append(("start", run.step)))
+    module.on_step = pixengine.hookimpl(
+        lambda run, step, image, losses: calls.append(("step", step, tuple(image.shape), sorted(losses)))
+    )
+    module.on_run_end = pixengine.hookimpl(lambda run, result: calls.append(("end", result.status, result.final_path.name)))
+    plugins.register(module, "recorder")
+    pixengine.run("default", steps=3, width=16, height=16, **quick)
+    assert calls[0] == ("start", 0)
+    assert [c[1] for c in calls[1:4]] == [1, 2, 3]
+    assert calls[1][2] == (1, 3, 16, 16) and calls[1][3] == ["colors", "layout", "smooth", "total"]
+    assert calls[-1] == ("end", "finished", "final.png")
+
+
+def test_plugins_list_in_a_subprocess_shows_origin_components_and_errors(plugin_site):
+    env = {**os.environ, "PYTHONPATH": str(plugin_site)}
+    out = subprocess.run(
+        [sys.executable, "-m", "pixengine", "plugins", "list"], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert "checker  (entry point: pixengine-checker 0.3.1)" in out
+    assert "parameterization: checker" in out
+    assert re.search(r"broken .*FAILED\n\s+import failed: ModuleNotFoundError", out)
+    assert "pixels  (builtin: pixengine" in out
+
+
+def test_models_augmentations_and_presets_registered_from_a_plugin(tmp_path, quick):
+    """register_models, register_augmentations and register_presets, used by one run."""
+    import torch
+
+    class MeanColour(pixengine.Model):
+        """A weight-free 'model': the mean colour of each view."""
+        name = "mean_colour"
+
+        def forward(self, x):
+            return x.mean(dim=(2, 3))
+
+    class Flip(pixengine.Augmentation):
+        """Flip each view left-right with probability 1/2."""
+        name = "coin_flip"
+
+        def sample(self, x):
+            return torch.rand(x.shape[0]) < 0.5
+
+        def apply(self, x, params):
+            return torch.where(params[:, None, None, None].to(x.device), x.flip(-1), x)
+
+    class Repeat(pixengine.Augmentation):
+        """Make four views of the image."""
+        name = "repeat4"
+
+        def apply(self, x, params):
+            return x.repeat(4, 1, 1, 1)
+
+    class RedViews(pixengine.Loss):
+        """Make every view's mean colour red."""
+        name = "red_views"
+
+        def __init__(self, options, ctx):
+            super().__init__(options, ctx)
+            self.model = ctx.model("colour")
+
+        def forward(self, inputs):
+            assert inputs.views.shape[0] == 4
+            target = torch.tensor([1.0, 0.0, 0.0], device=inputs.views.device)
+            return (self.model(inputs.views) - target).pow(2).mean()
+
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "red.yaml").write_text(
+        "steps: 40\nwidth: 16\nheight: 16\noptimizer: {lr: 0.2}\n"
+        "models: {colour: {type: mean_colour}}\n"
+        "augmentations: {views: {type: repeat4}, flip: {type: coin_flip}}\n"
+        "losses: {red: {type: red_views}}\n"
+    )
+    module = types.ModuleType("extras")
+    module.register_models = pixengine.hookimpl(lambda register: register(MeanColour))
+    module.register_augmentations = pixengine.hookimpl(lambda register: [register(Flip), register(Repeat)])
+    module.register_losses = pixengine.hookimpl(lambda register: register(RedViews))
+    module.register_presets = pixengine.hookimpl(lambda register: register(tmp_path / "presets"))
+    plugins.register(module, "extras")
+    registry = plugins.get_registry()
+    assert registry.plugins["extras"].presets == ["red"]
+    assert ("model", "mean_colour") in registry.plugins["extras"].components
+
+    run = pixengine.prepare("red", **quick)
+    assert not run.ctx.models["colour"].training  # models are frozen
+    views = run.chain(run.parameterization())
+    assert torch.equal(run.chain.replay(run.parameterization()), views)  # the same random flips
+    result = run.execute()
+    mean = result.tensor.mean(dim=(2, 3))[0]
+    assert mean[0] > 0.9 and mean[1] < 0.1 and mean[2] < 0.1
+
+
+def test_a_loss_naming_an_unknown_model_label_is_rejected(tmp_path):
+    preset = tmp_path / "bad_model.yaml"
+    preset.write_text("losses: {red: {type: target_image, image: x.png}}\n")
+    # target_image has no model option; use an option called `model` via a code plugin instead.
+    from dataclasses import dataclass
+
+    @dataclass
+    class Opts(pixengine.LossOptions):
+        model: str = "clip"
+
+    class UsesModel(pixengine.Loss):
+        name = "uses_model"
+        Options = Opts
+
+    module = types.ModuleType("uses_model")
+    module.register_losses = pixengine.hookimpl(lambda register: register(UsesModel))
+    plugins.register(module, "uses_model")
+    preset.write_text("models: {}\nlosses: {m: {type: uses_model, model: clip_b32}}\n")
+    with pytest.raises(ConfigError, match=r"losses\.m\.model: no model labelled 'clip_b32'"):
+        pixengine.resolve(str(preset))
+
+
+# -- the hook contract itself: documented, tested, and in the README --------------------------
+
+HOOKS = [name for name, obj in vars(hookspecs).items() if hasattr(obj, "pixengine_spec")]
+
+
+def test_every_hook_is_documented_and_tested():
+    readme = (ROOT / "README.md").read_text()
+    tests = "".join(p.read_text() for p in (ROOT / "tests").glob("*.py"))
+    assert len(HOOKS) == 8
+    for hook in HOOKS:
+        spec = getattr(hookspecs, hook)
+        assert inspect.getdoc(spec), f"hook {hook} has no docstring"
+        assert f"`{hook}(" in readme, f"hook {hook} is not in the README's hook table"
+        # Some test plugin implements it (a hookimpl function or attribute of that name).
+        assert re.search(rf"(def {hook}\(|\.{hook} = pixengine\.hookimpl)", tests), f"hook {hook} has no test"
