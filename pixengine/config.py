@@ -5,7 +5,7 @@ A preset is a YAML mapping. ``extends: NAME`` or ``extends: [A, B]`` merges pare
 to right, each resolved the same way, to any depth), then the preset itself, then overrides.
 A parent is looked up as a registered preset name, then as a path relative to the child file,
 then relative to the working directory. Setting a component to ``null`` removes an inherited
-one (``losses: {tv: null}``).
+one (``losses: {tv: null}``); giving it another ``type`` replaces it rather than merging options.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from .errors import ConfigError, did_you_mean
 from .registry import Registry
+from .schema import COMPONENT_SECTIONS
 
 COMMAND_LINE = "command line"
 
@@ -93,9 +94,33 @@ def _record(provenance: dict[str, str], cfg: DictConfig, source: str) -> None:
         provenance[key] = source
 
 
+def _without_retyped(base: DictConfig, top: DictConfig) -> DictConfig:
+    """``base`` without the components that ``top`` gives another ``type``: a preset or override
+    that changes a component's type replaces it, since the old type's options would not fit."""
+    old_cfg, new_cfg = (OmegaConf.to_container(c, resolve=False) for c in (base, top))
+    changed = False
+    for key, (_, labelled) in COMPONENT_SECTIONS.items():
+        new, old = new_cfg.get(key), old_cfg.get(key)
+        if not isinstance(new, dict) or not isinstance(old, dict):
+            continue
+        if not labelled:
+            if "type" in new and "type" in old and new["type"] != old["type"]:
+                del old_cfg[key]
+                changed = True
+            continue
+        for label, new_item in new.items():
+            old_item = old.get(label)
+            # A labelled component without 'type' is of the type its label names.
+            if isinstance(new_item, dict) and isinstance(old_item, dict) and "type" in new_item:
+                if new_item["type"] != old_item.get("type", label):
+                    del old[label]
+                    changed = True
+    return OmegaConf.create(old_cfg) if changed else base
+
+
 def _merge(base: DictConfig, top: DictConfig, source: str) -> DictConfig:
     try:
-        return OmegaConf.merge(base, top)
+        return OmegaConf.merge(_without_retyped(base, top), top)
     except OmegaConfBaseException as exc:
         raise ConfigError(exc.msg if hasattr(exc, "msg") else str(exc), key=getattr(exc, "full_key", None), source=source) from None
 
