@@ -189,7 +189,7 @@ def write_preset(tmp_path, name, document) -> str:
 
 
 def gan_run(tmp_path, kind, checkpoints, target, *, steps=6, parameterization=None, losses=None, **settings):
-    size = {"vqgan": 32, "stylegan2": 16}[kind]
+    size = 16
     document = {
         "steps": steps, "width": size, "height": size, "seed": 3, "save_every": 0, "progress": False,
         "output_dir": str(tmp_path / "out"),
