@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import pixengine
 from pixengine import StepInputs
 from pixengine.errors import ConfigError
 from pixengine_plugins.perceptual import vgg_weights as vw
@@ -160,3 +161,10 @@ def test_style_on_views_averages_over_the_views():
     mixed = loss(StepInputs(image=x, views=torch.cat([x, other]), step=0, steps=1)).item()
     alone = loss(_inputs(other)).item()
     assert mixed == pytest.approx((whole + alone) / 2, rel=1e-4)
+
+
+def test_a_canvas_too_small_for_the_layers_fails_before_step_one(quick):
+    with pytest.raises(pixengine.ConfigError) as caught:
+        pixengine.prepare("texture_gabor", width=40, height=32, **quick)
+    message = str(caught.value)
+    assert "losses.gabor_stats.layers: the 40x32 canvas is too small" in message and "scale3" in message

@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 
 import pixengine
-from pixengine import LossOptions, option
+from pixengine import ConfigError, LossOptions, option
 from pixengine.images import FITS, fit_tensor, open_image
 
 from .features import choose_layers, feature_model, step_features
@@ -38,6 +38,21 @@ class _FeatureLoss(pixengine.Loss):
         self.model = feature_model(ctx, options.model)
         self.layers, weights = choose_layers(self.model, options.model, options.layers, options.layer_weights)
         self.register_buffer("layer_weights", weights.to(ctx.device), persistent=False)
+        if not getattr(options, "views", False):
+            self._check_canvas(ctx)
+
+    def _check_canvas(self, ctx) -> None:
+        """A canvas too small for a layer fails here, before step 1, rather than mid-run."""
+        probe = torch.zeros(1, 3, ctx.height, ctx.width, device=ctx.device)
+        try:
+            with torch.no_grad():
+                self.model.features(probe, self.layers)
+        except (ValueError, RuntimeError) as exc:
+            raise ConfigError(
+                f"the {ctx.width}x{ctx.height} canvas is too small for these layers ({exc}); "
+                "use a larger width/height or shallower layers",
+                key="layers",
+            ) from None
 
     def features_of(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
