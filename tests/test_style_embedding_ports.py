@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 import torch
 
-from style_embedding_fixtures import arbitrary_model, cin26_model, nhwc, ort_session, photo, private_weight_cache  # noqa: F401
+from style_embedding_fixtures import arbitrary_model, cin26_model, nhwc, ort_session, photo, style_embedding_environment  # noqa: F401
 
 S_INPUT = "mobilenet_conv/Conv/BiasAdd"
 

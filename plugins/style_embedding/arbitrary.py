@@ -201,7 +201,9 @@ class StyleTransformer(nn.Module):
         squared = q((x - mean).square(), f"{p}/moments/SquaredDifference_int8")
         var = q(squared.mean(dim=(2, 3), keepdim=True), f"{p}/moments/variance")
         shifted = q(var + self.eps, f"{p}/batchnorm/add")
-        inv_std = q(shifted.rsqrt(), f"{p}/batchnorm/Rsqrt_int8")
+        # A channel whose variance rounds to 0 gives 1/sqrt(0) = inf, which the rounding
+        # saturates; the floor keeps that forward value and a finite (zero) gradient.
+        inv_std = q(shifted.clamp_min(1e-12).rsqrt(), f"{p}/batchnorm/Rsqrt_int8")
         scale = q(inv_std * gamma, f"{p}/batchnorm/mul")
         shift = q(beta - q(mean * scale, f"{p}/batchnorm/mul_2"), f"{p}/batchnorm/sub")
         return q(x * scale, f"{p}/batchnorm/mul_1") + shift
