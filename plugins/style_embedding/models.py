@@ -126,8 +126,10 @@ class ArbitraryStyleOptions:
 
 
 class ArbitraryStyleModel(pixengine.Model):
-    """Ghiasi et al.'s arbitrary style transfer (Magenta, int8), ported to torch: P maps a style
-    image to a 100-d embedding S, T renders a content image in style S."""
+    """Ghiasi et al.'s arbitrary style transfer (Magenta's int8 TFLite form), ported to torch.
+
+    ``self.predictor`` (P) maps a style image to a 100-d embedding S; ``self.transformer`` (T)
+    renders a content image in style S."""
 
     name = "arbitrary_style"
     Options = ArbitraryStyleOptions
