@@ -141,7 +141,13 @@ class Run:
         try:
             return entry.cls(spec.options, self.ctx)
         except ConfigError as exc:
-            key = exc.key if exc.key and exc.key.startswith(spec.key) else f"{spec.key}.{exc.key}" if exc.key else spec.key
+            # A component names its own option ("image"); the run knows where that lives.
+            if exc.key is None:
+                key = spec.key
+            elif exc.key.startswith(spec.key):
+                key = exc.key
+            else:
+                key = f"{spec.key}.{exc.key}"
             source = exc.source or (loaded.source_of(key) if loaded else None)
             raise ConfigError(exc.detail, key=key, source=source) from None
         except PixengineError as exc:
@@ -219,14 +225,18 @@ class Run:
         views = self.chain(image) if self.chain is not None else None
         inputs = StepInputs(image=image, views=views, step=step, steps=settings.steps, augment=self.chain)
         total = image.new_zeros(())
-        raw, weighted = {}, {}
+        terms = []
         for spec, loss in self.losses:
             value = loss(inputs)
-            raw[spec.label] = value
-            total = total + spec.options.weight * value
-        values = {label: float(v.detach()) for label, v in raw.items()}
+            if not isinstance(value, torch.Tensor) or value.numel() != 1:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                raise PluginError(f"loss '{spec.label}' (plugin '{spec.entry.plugin}') returned {shape}, not a scalar tensor")
+            terms.append(value.reshape(()))
+            total = total + spec.options.weight * value.reshape(())
+        # One transfer to the host for all values (a sync per loss would stall a GPU).
+        *raw_values, total_value = torch.stack([*terms, total]).detach().float().tolist()
+        values = {spec.label: v for (spec, _), v in zip(self.losses, raw_values)}
         weighted = {spec.label: spec.options.weight * values[spec.label] for spec, _ in self.losses}
-        total_value = float(total.detach())
         if not math.isfinite(total_value):
             bad = [label for label, v in values.items() if not math.isfinite(v)] or ["total"]
             raise NonFiniteLossError(

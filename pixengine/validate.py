@@ -69,10 +69,10 @@ def _validate_settings(loaded: LoadedConfig) -> DictConfig:
         merged = OmegaConf.merge(schema, loaded.cfg)
     except ConfigKeyError as exc:
         key, _ = _omegaconf_problem(exc)
-        top = [f.name for f in dataclasses.fields(RunSettings)]
         leaf = (key or "").split(".")[-1]
-        parent = key.rsplit(".", 1)[0] if key and "." in key else None
-        valid = top if parent is None else [f.name for f in dataclasses.fields(_schema_at(parent))]
+        # omegaconf names the dataclass that lacks the key (RunSettings or a nested section).
+        owner = exc.object_type if dataclasses.is_dataclass(exc.object_type) else RunSettings
+        valid = [f.name for f in dataclasses.fields(owner)]
         raise ConfigError(f"unknown key '{leaf}'; {did_you_mean(leaf, valid)}", key=key, source=loaded.source_of(key or "")) from None
     except OmegaConfBaseException as exc:
         key, message = _omegaconf_problem(exc)
@@ -90,27 +90,16 @@ def _validate_settings(loaded: LoadedConfig) -> DictConfig:
     return cfg
 
 
-def _schema_at(path: str) -> type:
-    cls: type = RunSettings
-    for part in path.split("."):
-        hints = {f.name: f for f in dataclasses.fields(cls)}
-        f = hints.get(part)
-        default = f.default_factory() if f and f.default_factory is not dataclasses.MISSING else None
-        cls = type(default) if dataclasses.is_dataclass(default) else cls
-    return cls
-
-
 def _constraint_problems(obj: Any, prefix: str) -> list[tuple[str, str]]:
-    """choices/min/max problems of a dataclass instance and the dataclasses inside it."""
+    """choices/min/max problems of a dataclass instance and of the dataclasses inside it."""
     problems = [(f"{prefix}{name}", message) for name, message in check_constraints(obj)]
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
-        children = value if isinstance(value, list) else value.values() if isinstance(value, dict) else [value]
-        keys = range(len(children)) if isinstance(value, list) else value.keys() if isinstance(value, dict) else [None]
-        for child_key, child in zip(keys, children):
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else [(None, value)]
+        for child_key, child in children:
             if dataclasses.is_dataclass(child):
-                sub = f"{prefix}{f.name}." + (f"{child_key}." if child_key is not None else "")
-                problems += _constraint_problems(child, sub)
+                path = f"{prefix}{f.name}" if child_key is None else f"{prefix}{f.name}.{child_key}"
+                problems += _constraint_problems(child, f"{path}.")
     return problems
 
 
@@ -161,6 +150,9 @@ def _component(
         raise ConfigError(f"{message}{expected}", key=full, source=loaded.source_of(full)) from None
     except (ValueError, TypeError) as exc:  # raised by the Options' __post_init__
         raise ConfigError(f"{where}: {exc}", key=key, source=loaded.source_of(key)) from None
+    except ConfigError as exc:  # __post_init__ naming the option at fault (key relative to the section)
+        full = f"{key}.{exc.key}" if exc.key else key
+        raise ConfigError(f"{where}: {exc.detail}", key=full, source=loaded.source_of(full)) from None
     for name, message in check_constraints(options):
         full = f"{key}.{name}"
         raise ConfigError(f"{message} (option of {where})", key=full, source=loaded.source_of(full))
@@ -187,7 +179,7 @@ def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
     cfg = _validate_settings(loaded)
     if cfg.seed is None:
         cfg.seed = random.SystemRandom().randrange(2**31)
-    elif isinstance(cfg.seed, (float, bool)) or not isinstance(cfg.seed, (int, str)):
+    elif isinstance(cfg.seed, bool) or not isinstance(cfg.seed, (int, str)):
         raise ConfigError(f"seed must be an integer or a string, got {cfg.seed!r}", key="seed", source=loaded.source_of("seed"))
     if cfg.optimizer.type not in optimizer_names():
         raise ConfigError(

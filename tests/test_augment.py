@@ -1,0 +1,148 @@
+"""The augmentations: shapes, gradients, options, and identical views when replayed."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import torch
+from clip_fixtures import one_thread
+from omegaconf import OmegaConf
+
+import pixengine
+from pixengine import ConfigError
+from pixengine.augment import AugmentationChain
+from pixengine.context import RunContext
+from pixengine_plugins.augment import Affine, ColorJitter, Cutouts, Flip, Noise, Perspective
+from pixengine_plugins.augment.cutouts import CutoutOptions
+
+ALL = [Cutouts, Affine, Perspective, ColorJitter, Noise, Flip]
+
+
+single_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
+
+
+def make_ctx(models: dict | None = None) -> RunContext:
+    return RunContext(
+        device=torch.device("cpu"), width=40, height=24, steps=10, seed=0, config=OmegaConf.create({}), models=models or {}
+    )
+
+
+def build(cls, ctx=None, **options):
+    return cls(cls.Options(**options), ctx or make_ctx())
+
+
+def image(seed: int = 0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    return torch.rand(1, 3, 24, 40)
+
+
+def full_chain(ctx=None) -> AugmentationChain:
+    ctx = ctx or make_ctx()
+    return AugmentationChain(
+        [
+            build(Cutouts, ctx, count=6, size=16),
+            build(Affine, ctx, p=1.0),
+            build(Perspective, ctx, p=1.0),
+            build(ColorJitter, ctx, p=1.0),
+            build(Noise, ctx, amount=0.2),
+            build(Flip, ctx, p=0.5),
+        ]
+    )
+
+
+def test_every_augmentation_is_registered():
+    registry = pixengine.plugins.get_registry()
+    assert {"cutouts", "affine", "perspective", "color_jitter", "noise", "flip"} <= set(registry.names("augmentation"))
+
+
+def test_the_chain_makes_the_requested_views_and_passes_gradients():
+    x = image().requires_grad_()
+    views = full_chain()(x)
+    assert views.shape == (6, 3, 16, 16)
+    views.square().sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_replaying_the_chain_gives_identical_views():
+    chain = full_chain()
+    x = image()
+    first = chain(x)
+    torch.rand(100)  # the global generator moves on; the replay must not depend on it
+    assert torch.equal(chain.replay(x), first)
+    assert not torch.equal(chain(x), first)  # a new call draws new views
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.name)
+def test_each_augmentation_replays_its_parameters(cls):
+    x = image()
+    options = {"count": 5, "size": 16} if cls is Cutouts else {}
+    aug = build(cls, **options)
+    batch = x if cls is Cutouts else x.expand(5, -1, -1, -1).contiguous()
+    params = aug.sample(batch)
+    assert torch.equal(aug.apply(batch, params), aug.apply(batch, params))
+
+
+def test_cutouts_replayed_on_another_image_cut_the_same_places():
+    """Cropping is linear in the image: the replayed views of x/2 are the views of x, halved."""
+    cut = build(Cutouts, count=8, size=16)
+    x = image()
+    views = cut.apply(x, params := cut.sample(x))
+    assert torch.allclose(cut.apply(x / 2, params), views / 2, atol=1e-6)
+
+
+def test_cutouts_mix_zoomed_and_wide_cuts():
+    cut = build(Cutouts, count=10, size=16, zoom_fraction=0.6)
+    boxes = cut.sample(image())["boxes"]  # (N, 4 corners, xy)
+    lo, hi = boxes.amin(dim=1), boxes.amax(dim=1)
+    inside = (lo[:, 0] >= 0) & (lo[:, 1] >= 0) & (hi[:, 0] <= 39) & (hi[:, 1] <= 23)
+    covers = (lo[:, 0] <= 0) & (lo[:, 1] <= 0) & (hi[:, 0] >= 39) & (hi[:, 1] >= 23)
+    assert inside[:6].all() and covers[6:].all()
+    sides = hi - lo + 1
+    assert torch.allclose(sides[:, 0], sides[:, 1])  # square cuts
+    assert (sides[:6, 0] >= 0.25 * 24 - 1e-4).all() and (sides[:6, 0] <= 24 + 1e-4).all()
+
+
+def test_cut_pow_favours_small_cuts():
+    torch.manual_seed(0)
+    small = build(Cutouts, count=64, size=8, zoom_fraction=1.0, cut_pow=3.0).sample(image())["boxes"]
+    torch.manual_seed(0)
+    plain = build(Cutouts, count=64, size=8, zoom_fraction=1.0, cut_pow=1.0).sample(image())["boxes"]
+    side = lambda b: (b[:, 2, 0] - b[:, 0, 0]).mean()  # noqa: E731
+    assert side(small) < side(plain)
+
+
+def test_a_zoomed_cut_of_a_flat_image_is_flat():
+    flat = torch.full((1, 3, 24, 40), 0.3)
+    views = build(Cutouts, count=4, size=16, zoom_fraction=1.0)(flat)
+    assert torch.allclose(views, torch.full_like(views, 0.3), atol=1e-5)
+
+
+def test_cutouts_size_defaults_to_the_largest_model_input():
+    models = {"a": types.SimpleNamespace(input_size=(32, 32)), "b": types.SimpleNamespace(input_size=(48, 48)), "c": object()}
+    assert build(Cutouts, make_ctx(models)).size == 48
+    assert build(Cutouts, make_ctx()).size == 224
+    assert build(Cutouts, make_ctx(models), size=20).size == 20
+
+
+def test_cutouts_of_a_batch_keep_each_images_views_together():
+    x = torch.stack([torch.zeros(3, 24, 40), torch.ones(3, 24, 40)])
+    cut = build(Cutouts, count=3, size=8, zoom_fraction=1.0)
+    views = cut(x)
+    assert views.shape == (6, 3, 8, 8)
+    assert views[:3].abs().max() < 1e-6 and (views[3:] - 1).abs().max() < 1e-5
+
+
+def test_padding_modes_are_checked():
+    with pytest.raises(ValueError, match="padding must list some of zeros, border, reflection"):
+        CutoutOptions(padding=["mirror"])
+
+
+def test_bad_options_are_reported_with_their_key():
+    with pytest.raises(ConfigError) as info:
+        pixengine.resolve("default", **{"augmentations.a": {"type": "affine", "scale": [1.2, 0.8]}})
+    assert info.value.key == "augmentations.a"
+    assert "scale must be [low, high]" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        pixengine.resolve("default", **{"augmentations.c": {"type": "cutouts", "count": 0}})
+    assert info.value.key == "augmentations.c.count"
