@@ -18,7 +18,11 @@ def run_cli(capsys, *argv):
 
 def test_presets_list_and_show(capsys):
     code, out, _ = run_cli(capsys, "presets", "list")
-    assert code == 0 and out.startswith("default") and "[builtin_presets]" in out
+    assert code == 0
+    lines = out.splitlines()
+    assert lines == sorted(lines)  # by name
+    default = next(line for line in lines if line.startswith("default "))
+    assert default.endswith("[builtin_presets]")
     code, out, _ = run_cli(capsys, "presets", "show", "default", "steps=7", "losses.smooth.weight=0.3")
     assert code == 0
     assert "steps: 7\n" in out and "preset: default\n" in out

@@ -124,7 +124,7 @@ def test_unknown_option_wrong_type_choice_bound_and_required(family, tmp_path):
     assert "losses.smooth.weight" in message and "(option 'weight' of loss 'tv' (plugin 'regularizers') is float)" in message
 
     message = error_of(str(family), **{"losses.smooth.norm": "l3"})
-    assert "losses.smooth.norm: 'l3' is not one of 'l1', 'l2'" in message
+    assert "losses.smooth.norm: 'l3' is not one of 'l1', 'isotropic', 'l2'" in message
 
     message = error_of(str(family), **{"parameterization.init_noise": -1})
     assert "parameterization.init_noise: -1.0 must be at least 0" in message

@@ -28,7 +28,7 @@ def pixels_of(path) -> np.ndarray:
 
 
 def test_a_run_reduces_its_loss_and_writes_what_it_promises(quick, tmp_path):
-    result = pixengine.run("default", steps=30, **{**quick, **SMALL, "save_every": 10})
+    result = pixengine.run("repaint", steps=30, **{**quick, **SMALL, "save_every": 10})
     assert result.status == "finished" and result.steps_done == 30
     assert result.history[-1]["total"] < 0.5 * result.history[0]["total"]
     out = tmp_path / "out"
@@ -48,17 +48,17 @@ def test_a_run_reduces_its_loss_and_writes_what_it_promises(quick, tmp_path):
 
 
 def test_same_seed_same_image_other_seed_other_image(quick, tmp_path):
-    a = pixengine.run("default", steps=5, seed=3, **{**quick, **SMALL, "output_dir": str(tmp_path / "a")})
-    b = pixengine.run("default", steps=5, seed=3, **{**quick, **SMALL, "output_dir": str(tmp_path / "b")})
-    c = pixengine.run("default", steps=5, seed=4, **{**quick, **SMALL, "output_dir": str(tmp_path / "c")})
+    a = pixengine.run("repaint", steps=5, seed=3, **{**quick, **SMALL, "output_dir": str(tmp_path / "a")})
+    b = pixengine.run("repaint", steps=5, seed=3, **{**quick, **SMALL, "output_dir": str(tmp_path / "b")})
+    c = pixengine.run("repaint", steps=5, seed=4, **{**quick, **SMALL, "output_dir": str(tmp_path / "c")})
     assert torch.equal(a.tensor, b.tensor)
     assert not torch.equal(a.tensor, c.tensor)
-    string_seeded = pixengine.run("default", steps=1, seed="a cat", **{**quick, **SMALL, "output_dir": str(tmp_path / "d")})
+    string_seeded = pixengine.run("repaint", steps=1, seed="a cat", **{**quick, **SMALL, "output_dir": str(tmp_path / "d")})
     assert read_run_document(string_seeded.final_path)["config"]["seed"] == "a cat"
 
 
 def test_reproduce_from_png_is_identical_and_writes_elsewhere(quick, tmp_path):
-    first = pixengine.run("default", steps=12, seed=None, **{**quick, **SMALL})
+    first = pixengine.run("repaint", steps=12, seed=None, **{**quick, **SMALL})
     again = pixengine.run(from_image=first.final_path, progress=False)
     try:
         assert again.output_dir != first.output_dir  # never over the original
@@ -89,7 +89,7 @@ def test_ctrl_c_keeps_the_last_image_and_its_config(quick, tmp_path):
             raise KeyboardInterrupt
 
     _register("interrupter", on_step=on_step)
-    run = pixengine.prepare("default", steps=50, **{**quick, **SMALL})
+    run = pixengine.prepare("repaint", steps=50, **{**quick, **SMALL})
     with pytest.raises(KeyboardInterrupt):
         run.execute()
     final = tmp_path / "out" / "final.png"
@@ -201,7 +201,7 @@ def test_progressive_growing_changes_size_mid_run_and_continues_the_image(quick)
     seen = []
     _register("sizes", on_step=lambda run, step, image, losses: seen.append(tuple(image.shape[-2:])))
     smooth_start = {"parameterization.init_image": "pkg:pixengine_presets/assets/chelsea.jpg", "parameterization.init_noise": 0}
-    run = pixengine.prepare("default", steps=6, grow=[{"at": 3, "width": 48, "height": 32}], **{**quick, **SMALL, **smooth_start})
+    run = pixengine.prepare("repaint", steps=6, grow=[{"at": 3, "width": 48, "height": 32}], **{**quick, **SMALL, **smooth_start})
     with torch.no_grad():
         before = run.parameterization()
         run.parameterization.resize(48, 32)
@@ -261,12 +261,12 @@ def test_initialize_scores_candidates_with_the_runs_losses(tmp_path, quick):
 
 def test_a_run_needs_a_loss(quick):
     with pytest.raises(ConfigError, match="a run needs at least one loss"):
-        pixengine.prepare("default", losses=None, **quick)
+        pixengine.prepare("repaint", losses=None, **quick)
 
 
 def test_missing_image_names_the_option_and_file(quick, tmp_path):
     with pytest.raises(ConfigError) as caught:
-        pixengine.prepare("default", **{**quick, "losses.layout.image": "nowhere.png"})
+        pixengine.prepare("repaint", **{**quick, "losses.layout.image": "nowhere.png"})
     message = str(caught.value)
     assert "losses.layout.image: image file 'nowhere.png' not found" in message and "command line" in message
 

@@ -91,7 +91,7 @@ def test_failing_plugins_are_reported_and_isolated(with_site, quick):
     misspelt = registry.plugins["misspelt"]
     assert "unknown hook 'register_loss'" in misspelt.error and "register_losses" in misspelt.error
     # Runs that do not need them are unaffected.
-    assert pixengine.run("default", steps=2, **quick).status == "finished"
+    assert pixengine.run("repaint", steps=2, **quick).status == "finished"
 
 
 def test_a_preset_needing_a_failed_plugin_stops_before_step_one_naming_it(with_site, tmp_path):
@@ -153,7 +153,7 @@ def test_lifecycle_hooks_are_called_in_order_with_their_arguments(quick):
     )
     module.on_run_end = pixengine.hookimpl(lambda run, result: calls.append(("end", result.status, result.final_path.name)))
     plugins.register(module, "recorder")
-    pixengine.run("default", steps=3, width=16, height=16, **quick)
+    pixengine.run("repaint", steps=3, width=16, height=16, **quick)
     assert calls[0] == ("start", 0)
     assert [c[1] for c in calls[1:4]] == [1, 2, 3]
     assert calls[1][2] == (1, 3, 16, 16) and calls[1][3] == ["colors", "layout", "smooth", "total"]

@@ -1,0 +1,177 @@
+"""Losses on deep features: content (feature distance to an image), style (Gram matrices,
+Gatys et al.) and feature statistics (per-channel mean and std, any feature model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+import pixengine
+from pixengine import LossOptions, option
+from pixengine.images import FITS, fit_tensor, open_image
+
+from .features import choose_layers, feature_model, step_features
+from .statistics import distance, gram_matrix, mean_std
+
+NORMALIZE = ["relative", "mse"]
+NORMALIZE_HELP = "relative: squared error over the target's squared size, per layer (layers weigh alike); mse: plain"
+
+
+@dataclass
+class _FeatureLossOptions(LossOptions):
+    model: str = option("vgg", help="label of a feature model in the models section (vgg, gabor, lbp, ...)")
+    layers: list[str] = option([], help="the model's layers to compare; empty: the model's default layers")
+    layer_weights: list[float] = option([], help="one relative weight per layer (normalised to sum 1); empty: equal", min=0)
+    normalize: str = option("relative", help=NORMALIZE_HELP, choices=NORMALIZE)
+
+
+class _FeatureLoss(pixengine.Loss):
+    """Resolves the feature model and layers; holds the reference image."""
+
+    #: The option naming the reference image, and its label in contact sheets.
+    reference = "image"
+
+    def __init__(self, options, ctx):
+        super().__init__(options, ctx)
+        self.model = feature_model(ctx, options.model)
+        self.layers, weights = choose_layers(self.model, options.model, options.layers, options.layer_weights)
+        self.register_buffer("layer_weights", weights.to(ctx.device), persistent=False)
+
+    def features_of(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            return {k: v.detach() for k, v in self.model.features(images, self.layers).items()}
+
+    def weighted(self, per_layer: list[torch.Tensor]) -> torch.Tensor:
+        return (torch.stack(per_layer) * self.layer_weights).sum()
+
+
+# -- content ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ContentOptions(_FeatureLossOptions):
+    image: str = option(help="the content image, whose layout the result keeps")
+    layers: list[str] = option(["conv4_2"], help="layers compared position by position (Gatys: conv4_2)")
+    fit: str = option("cover", help="how the content image is fitted to the canvas", choices=list(FITS))
+
+
+class Content(_FeatureLoss):
+    """Feature distance to a content image, position by position (the layout and objects)."""
+
+    name = "content"
+    Options = ContentOptions
+
+    def __init__(self, options: ContentOptions, ctx):
+        super().__init__(options, ctx)
+        self.image = ctx.load_image(options.image, fit=options.fit, option="image")
+        self._targets: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+
+    def references(self):
+        return {"content": self.image}
+
+    def targets(self, size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        """The content's features at the canvas size (computed once per size; grow changes it)."""
+        if size not in self._targets:
+            h, w = size
+            self._targets[size] = self.features_of(fit_tensor(self.image, w, h, self.options.fit))
+        return self._targets[size]
+
+    def forward(self, inputs):
+        image = inputs.image
+        features = step_features(inputs, self.options.model, self.model, views=False)
+        targets = self.targets(tuple(image.shape[-2:]))
+        return self.weighted(
+            [distance(features[l], targets[l], self.options.normalize, f"content layer {l}") for l in self.layers]
+        )
+
+
+# -- style -------------------------------------------------------------------------------------
+
+
+@dataclass
+class StyleOptions(_FeatureLossOptions):
+    image: str = option(help="the style image, whose textures and colours the result takes")
+    size: Optional[int] = option(
+        None, help="long side of the style image in pixels when its features are taken (larger: larger brush marks); "
+        "default the canvas's long side", min=16
+    )
+    views: bool = option(False, help="compare the augmentation chain's views instead of the whole image")
+
+
+class Style(_FeatureLoss):
+    """Gatys style loss: distance between Gram matrices of a style image's features and the image's."""
+
+    name = "style"
+    Options = StyleOptions
+
+    def __init__(self, options: StyleOptions, ctx):
+        super().__init__(options, ctx)
+        self.image = load_scaled(ctx, options.image, options.size)
+        self.target = {name: gram_matrix(f) for name, f in self.features_of(self.image).items()}
+
+    def references(self):
+        return {"style": self.image}
+
+    def forward(self, inputs):
+        features = step_features(inputs, self.options.model, self.model, self.options.views)
+        return self.weighted(
+            [
+                distance(gram_matrix(features[l]), self.target[l], self.options.normalize, f"Gram matrix of layer {l}")
+                for l in self.layers
+            ]
+        )
+
+
+def load_scaled(ctx, path: str, long_side: Optional[int], option_name: str = "image") -> torch.Tensor:
+    """An image at its own aspect ratio, its long side ``long_side`` (default the canvas's):
+    statistics need no alignment with the canvas, so nothing is cropped."""
+    w, h = open_image(path).size
+    scale = (long_side or max(ctx.width, ctx.height)) / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return ctx.load_image(path, size=size, fit="stretch", option=option_name)
+
+
+# -- feature statistics -------------------------------------------------------------------------
+
+
+@dataclass
+class FeatureStatsOptions(_FeatureLossOptions):
+    image: str = option(help="the image whose feature statistics to match (a texture, a style)")
+    statistics: str = option(
+        "mean_std", help="per-channel mean and standard deviation, or the mean alone", choices=["mean_std", "mean"]
+    )
+    size: Optional[int] = option(None, help="long side of the image in pixels when its features are taken; default the canvas's", min=16)
+    views: bool = option(False, help="compare the augmentation chain's views instead of the whole image")
+
+
+class FeatureStats(_FeatureLoss):
+    """Match per-channel feature statistics (mean and std) of an image, with any feature model.
+
+    With ``gabor`` this is Manjunath and Ma's texture descriptor; with ``lbp`` the means are the
+    local-binary-pattern histogram; with ``vgg`` it is the AdaIN-style statistics loss."""
+
+    name = "feature_stats"
+    Options = FeatureStatsOptions
+
+    def __init__(self, options: FeatureStatsOptions, ctx):
+        super().__init__(options, ctx)
+        self.image = load_scaled(ctx, options.image, options.size)
+        self.target = {name: self.summary(f) for name, f in self.features_of(self.image).items()}
+
+    def references(self):
+        return {"statistics of": self.image}
+
+    def summary(self, features: torch.Tensor) -> torch.Tensor:
+        mean, std = mean_std(features)
+        return mean if self.options.statistics == "mean" else torch.cat([mean, std], dim=1)
+
+    def forward(self, inputs):
+        features = step_features(inputs, self.options.model, self.model, self.options.views)
+        return self.weighted(
+            [
+                distance(self.summary(features[l]), self.target[l], self.options.normalize, f"statistics of layer {l}")
+                for l in self.layers
+            ]
+        )

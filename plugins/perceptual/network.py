@@ -1,0 +1,85 @@
+"""The VGG network as a feature extractor: named layers (Caffe names), any subset returned,
+computed only as deep as the deepest layer asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from .vgg_weights import ARCHS, CAFFE, conv_shapes
+
+#: Caffe's ImageNet mean pixel in BGR order, 0-255 (what the original VGG weights expect).
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+#: torchvision's ImageNet normalisation, RGB in [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def layer_names(arch: str) -> list[str]:
+    """Every layer in order: conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ..."""
+    names = []
+    for b, block in enumerate(ARCHS[arch]):
+        for i in range(len(block)):
+            names += [f"conv{b + 1}_{i + 1}", f"relu{b + 1}_{i + 1}"]
+        names.append(f"pool{b + 1}")
+    return names
+
+
+def downsampling_of(name: str) -> int:
+    """How many times the input is halved before ``name`` (pool1 counts for itself)."""
+    block = int(name[4] if name.startswith("pool") else name.split("_")[0][-1])
+    return block if name.startswith("pool") else block - 1
+
+
+class VGGFeatures(nn.Module):
+    """VGG16/19 convolutions; ``forward(rgb, layers)`` -> {layer: activation}.
+
+    ``rgb`` is (B, 3, H, W) in [0, 1]; the conversion to the weights' input convention (Caffe:
+    BGR 0-255 minus the mean pixel; torchvision: normalised RGB) happens here so every caller
+    passes ordinary images.
+    """
+
+    def __init__(self, arch: str = "vgg19", pooling: str = "avg", convention: str = CAFFE):
+        super().__init__()
+        self.arch, self.pooling, self.convention = arch, pooling, convention
+        self.names = layer_names(arch)
+        layers = {}
+        for name in self.names:
+            if name.startswith("conv"):
+                out, inp, _, _ = conv_shapes(arch)[name]
+                layers[name] = nn.Conv2d(inp, out, 3, padding=1)
+            elif name.startswith("relu"):
+                layers[name] = nn.ReLU()
+            else:
+                # Gatys et al. found average pooling gives smoother, nicer images than max.
+                layers[name] = nn.AvgPool2d(2, 2) if pooling == "avg" else nn.MaxPool2d(2, 2)
+        self.layers = nn.ModuleDict(layers)
+        if convention == CAFFE:
+            self.register_buffer("shift", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("scale", torch.ones(1, 3, 1, 1), persistent=False)
+        else:
+            self.register_buffer("shift", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("scale", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def preprocess(self, rgb: torch.Tensor) -> torch.Tensor:
+        if self.convention == CAFFE:
+            return rgb.flip(1) * 255.0 - self.shift  # RGB -> BGR, 0-255, mean pixel removed
+        return (rgb - self.shift) / self.scale
+
+    def load_weights(self, state: dict[str, torch.Tensor]) -> None:
+        own = {f"layers.{k}": v for k, v in state.items()}
+        missing, unexpected = self.load_state_dict(own, strict=False)
+        if missing or unexpected:  # read_vgg checked the layout; this guards against drift
+            raise ValueError(f"VGG weights do not fit: missing {missing}, unexpected {unexpected}")
+
+    def forward(self, rgb: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        wanted = set(layers)
+        last = max(self.names.index(name) for name in wanted)
+        x, out = self.preprocess(rgb), {}
+        for name in self.names[: last + 1]:
+            x = self.layers[name](x)
+            if name in wanted:
+                out[name] = x
+        return out

