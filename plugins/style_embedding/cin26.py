@@ -82,9 +82,6 @@ class CIN26(nn.Module):
         """The flat (gamma, beta) embedding of a mixture: linear in the weights, as in the graph."""
         return weights.to(self.tables) @ self.tables
 
-    def style_norm(self, index: int) -> torch.Tensor:
-        return self.tables[index].clone()
-
     def forward(self, image: torch.Tensor, weights: torch.Tensor | None = None, norm: torch.Tensor | None = None) -> torch.Tensor:
         if (weights is None) == (norm is None):
             raise ValueError("give exactly one of weights or norm")
