@@ -18,11 +18,17 @@ from .options import NoOptions, option
 
 
 class Component:
-    """Common to all kinds: the class attributes the registry reads."""
+    """Common to all kinds: the class attributes the registry reads, and construction from the
+    validated options and the run context (every kind is also an ``nn.Module``)."""
 
     name: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
     kind: ClassVar[str] = ""
+
+    def __init__(self, options: Any, ctx: Any):
+        super().__init__()  # nn.Module, next in each kind's method resolution order
+        self.options = options
+        self.ctx = ctx
 
     @classmethod
     def summary(cls) -> str:
@@ -51,11 +57,6 @@ class Parameterization(Component, nn.Module):
     kind: ClassVar[str] = "parameterization"
     #: True when :meth:`resize` is implemented (progressive growing via the ``grow`` key).
     supports_resize: ClassVar[bool] = False
-
-    def __init__(self, options: Any, ctx: Any):
-        nn.Module.__init__(self)
-        self.options = options
-        self.ctx = ctx
 
     def forward(self) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -97,11 +98,6 @@ class Augmentation(Component, nn.Module):
     """
 
     kind: ClassVar[str] = "augmentation"
-
-    def __init__(self, options: Any, ctx: Any):
-        nn.Module.__init__(self)
-        self.options = options
-        self.ctx = ctx
 
     def sample(self, x: torch.Tensor) -> Any:
         return None
@@ -156,11 +152,6 @@ class Loss(Component, nn.Module):
     kind: ClassVar[str] = "loss"
     Options: ClassVar[type] = LossOptions
 
-    def __init__(self, options: Any, ctx: Any):
-        nn.Module.__init__(self)
-        self.options = options
-        self.ctx = ctx
-
     def forward(self, inputs: StepInputs) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -187,11 +178,6 @@ class Model(Component, nn.Module):
     the run early. Models are frozen (``requires_grad`` off) by the engine."""
 
     kind: ClassVar[str] = "model"
-
-    def __init__(self, options: Any, ctx: Any):
-        nn.Module.__init__(self)
-        self.options = options
-        self.ctx = ctx
 
     @classmethod
     def catalog(cls) -> list[CatalogEntry]:
