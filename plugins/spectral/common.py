@@ -147,12 +147,12 @@ def _resample_axis(spectrum: torch.Tensor, size: int, dim: int) -> torch.Tensor:
     return out.movedim(-1, dim)
 
 
-def _centre_phase(size: int, old: int, dim: int, ndim: int, device) -> torch.Tensor:
+def _centre_phase(size: int, old: int, dim: int, ndim: int) -> torch.Tensor:
     """Phase factors that put new pixel j at old coordinate (j + 0.5) * old / size - 0.5, the
     pixel-centre convention of torch's and kornia's resizes (zero-padding alone aligns the
     first pixels' corners instead)."""
     shift = 0.5 * old / size - 0.5  # in old pixels
-    k = torch.fft.fftfreq(size, d=1.0 / size, dtype=torch.float64, device=device)
+    k = torch.fft.fftfreq(size, d=1.0 / size, dtype=torch.float64)
     phase = torch.polar(torch.ones_like(k), 2 * torch.pi * k * shift / old)
     return phase.reshape([-1 if d == ndim + dim else 1 for d in range(ndim)])
 
@@ -163,8 +163,9 @@ def fourier_resample(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     sampled at the new pixel centres. torch.fft has no resample and kornia's resizes are not
     periodic, hence this helper."""
     h, w = x.shape[-2:]
-    spectrum = torch.fft.fft2(x.to(torch.float64), norm="ortho")
+    # In float64 on the CPU: it runs only on resizes, and MPS has no float64.
+    spectrum = torch.fft.fft2(x.detach().cpu().double(), norm="ortho")
     spectrum = _resample_axis(_resample_axis(spectrum, height, -2), width, -1)
-    spectrum = spectrum * _centre_phase(height, h, -2, x.dim(), x.device) * _centre_phase(width, w, -1, x.dim(), x.device)
+    spectrum = spectrum * _centre_phase(height, h, -2, x.dim()) * _centre_phase(width, w, -1, x.dim())
     out = torch.fft.ifft2(spectrum, norm="ortho").real * ((height * width) / (h * w)) ** 0.5
-    return out.to(x.dtype)
+    return out.to(device=x.device, dtype=x.dtype)
