@@ -104,13 +104,16 @@ def describe(options_cls: type) -> list[OptionInfo]:
     return infos
 
 
-def check_constraints(options: Any) -> list[tuple[str, str]]:
-    """(field name, problem) for every choices/min/max constraint the instance breaks."""
+def check_constraints(options_cls: type, values: Any) -> list[tuple[str, str]]:
+    """(field name, problem) for every choices/min/max constraint of ``options_cls`` that
+    ``values`` (a mapping, or an instance) breaks. Checked before ``__post_init__`` so a value
+    out of its own bounds is reported at its own key."""
+    read = values.get if isinstance(values, dict) else lambda name: getattr(values, name, None)
     problems = []
-    for f in dataclasses.fields(options):
+    for f in dataclasses.fields(options_cls):
         meta = f.metadata or {}
-        value = getattr(options, f.name)
-        if value is None:
+        value = read(f.name)
+        if value is None or value == REQUIRED:
             continue
         choices = meta.get("choices")
         if choices is not None and value not in choices:
@@ -119,7 +122,7 @@ def check_constraints(options: Any) -> list[tuple[str, str]]:
             limit = meta.get(bound)
             if limit is None:
                 continue
-            values = value if isinstance(value, (list, tuple)) else [value]
-            if any(isinstance(v, (int, float)) and compare(v, limit) for v in values):
+            values_ = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, (int, float)) and not isinstance(v, bool) and compare(v, limit) for v in values_):
                 problems.append((f.name, f"{value!r} must be {word} {limit}"))
     return problems

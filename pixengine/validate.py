@@ -92,7 +92,7 @@ def _validate_settings(loaded: LoadedConfig) -> DictConfig:
 
 def _constraint_problems(obj: Any, prefix: str) -> list[tuple[str, str]]:
     """choices/min/max problems of a dataclass instance and of the dataclasses inside it."""
-    problems = [(f"{prefix}{name}", message) for name, message in check_constraints(obj)]
+    problems = [(f"{prefix}{name}", message) for name, message in check_constraints(type(obj), obj)]
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else [(None, value)]
@@ -128,9 +128,11 @@ def _component(
     options_cls = entry.cls.Options
     schema = OmegaConf.structured(options_cls)
     where = f"{kind} '{entry.name}' (plugin '{entry.plugin}')"
+    # 1. Names and types (omegaconf), 2. each option's own choices and bounds, 3. required
+    # options and rules across options (the dataclass's __post_init__), in that order, so each
+    # problem is reported at the most precise key.
     try:
         merged = OmegaConf.merge(schema, section)
-        options = OmegaConf.to_object(merged)
     except ConfigKeyError as exc:
         sub, _ = _omegaconf_problem(exc)
         full = f"{key}.{sub}"
@@ -138,24 +140,26 @@ def _component(
         raise ConfigError(
             f"unknown option '{sub}' for {where}; {did_you_mean(str(sub), valid)}", key=full, source=loaded.source_of(full)
         ) from None
-    except MissingMandatoryValue as exc:
-        sub, _ = _omegaconf_problem(exc)
-        full = f"{key}.{sub}"
-        raise ConfigError(f"required option '{sub}' of {where} is not set", key=full, source=loaded.source_of(key)) from None
     except OmegaConfBaseException as exc:
         sub, message = _omegaconf_problem(exc)
         full = f"{key}.{sub}" if sub else key
         types = {i.name: i.type for i in describe(options_cls)}
         expected = f" (option '{sub}' of {where} is {types[sub]})" if sub in types else ""
         raise ConfigError(f"{message}{expected}", key=full, source=loaded.source_of(full)) from None
-    except (ValueError, TypeError) as exc:  # raised by the Options' __post_init__
-        raise ConfigError(f"{where}: {exc}", key=key, source=loaded.source_of(key)) from None
+    for name, message in check_constraints(options_cls, OmegaConf.to_container(merged)):
+        full = f"{key}.{name}"
+        raise ConfigError(f"{message} (option of {where})", key=full, source=loaded.source_of(full))
+    try:
+        options = OmegaConf.to_object(merged)
+    except MissingMandatoryValue as exc:
+        sub, _ = _omegaconf_problem(exc)
+        full = f"{key}.{sub}"
+        raise ConfigError(f"required option '{sub}' of {where} is not set", key=full, source=loaded.source_of(key)) from None
     except ConfigError as exc:  # __post_init__ naming the option at fault (key relative to the section)
         full = f"{key}.{exc.key}" if exc.key else key
         raise ConfigError(f"{where}: {exc.detail}", key=full, source=loaded.source_of(full)) from None
-    for name, message in check_constraints(options):
-        full = f"{key}.{name}"
-        raise ConfigError(f"{message} (option of {where})", key=full, source=loaded.source_of(full))
+    except (ValueError, TypeError) as exc:  # raised by the Options' __post_init__
+        raise ConfigError(f"{where}: {exc}", key=key, source=loaded.source_of(key)) from None
     return ComponentSpec(label=label, key=key, entry=entry, options=options)
 
 
