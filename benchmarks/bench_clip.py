@@ -13,7 +13,7 @@ loaded by path through the same loader and encoding path a real run uses. Median
 iterations after warm-up; the engine and the bare loop alternate in rounds so a busy machine
 disturbs both alike.
 
-    python benchmarks/bench_clip.py [--arch ViT-B-32] [--views 8] [--size 224] [--steps 5]
+    python benchmarks/bench_clip.py [--arch ViT-B-32] [--views 8] [--size 224] [--steps 5] [--device cpu]
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def engine_round(args, weights: Path, out: Path, clock: StepClock) -> tuple[list
         "progress": False,
         "save_every": 0,
         "output_dir": str(out),
+        "device": args.device,
         "models.clip.arch": args.arch,
         "models.clip.pretrained": None,
         "models.clip.path": str(weights),
@@ -86,16 +87,24 @@ def engine_round(args, weights: Path, out: Path, clock: StepClock) -> tuple[list
     return clock.intervals()[args.warmup :], run.ctx.models["clip"]
 
 
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def bare_round(args, model) -> list[float]:
     """open_clip alone: normalise, encode, backward to the input; nothing else."""
     clip = model.clip
     mean, std = model.mean, model.std
+    device = mean.device
     times = []
     for i in range(args.warmup + args.steps):
-        x = torch.rand(args.views, 3, args.size, args.size, requires_grad=True)
+        x = torch.rand(args.views, 3, args.size, args.size, device=device, requires_grad=True)
+        synchronize(device)
         started = time.perf_counter()
         features = clip.encode_image((x - mean) / std)
         features.sum().backward()
+        synchronize(device)  # the engine waits for its losses each step; wait here alike
         times.append(time.perf_counter() - started)
     return times[args.warmup :]
 
@@ -109,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations per round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu", help="cpu (the target's machine), cuda, or auto")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -121,12 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         weights = save_random_weights(args.arch, Path(tmp))
         for r in range(args.rounds):
             times, model = engine_round(args, weights, Path(tmp) / f"run{r}", clock)
+            device = model.mean.device
             engine_times += times
             bare_times += bare_round(args, model)
             del model
     engine = statistics.median(engine_times)
     bare = statistics.median(bare_times)
-    print(f"machine: {torch.get_num_threads()} torch threads, torch {torch.__version__}, device cpu")
+    print(f"machine: {torch.get_num_threads()} torch threads, torch {torch.__version__}, device {device}")
     print(f"model {args.arch}, {args.views} views of {args.size}x{args.size}, median of {len(engine_times)} iterations each")
     print(f"engine iteration (pixels + cutouts + clip loss, Adam, log): {engine:.3f} s")
     print(f"bare open_clip encode_image forward + backward:           {bare:.3f} s")
