@@ -69,3 +69,12 @@ def test_shipped_preset_runs(name, tiny_clip, tiny_generators, quick, monkeypatc
     assert Image.open(result.final_path).size == (SIZE["width"], SIZE["height"])
     records = [json.loads(line) for line in (result.output_dir / "log.jsonl").read_text().splitlines()]
     assert set(records[-1]["raw"]) == {loss.label for loss in spec.losses}
+
+
+def test_every_shipped_preset_is_in_the_readme_table():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("### Shipped presets", 1)[1].split("\n## ", 1)[0]
+    for name in get_registry().presets:
+        assert f"`{name}`" in table, f"preset {name} is missing from the README's shipped presets table"
