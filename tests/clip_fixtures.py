@@ -74,12 +74,3 @@ def save_state_dict(state: dict, path: Path) -> None:
         save_file({k: v.contiguous().clone() for k, v in state.items()}, str(path))
     else:
         torch.save(state, path)
-
-
-def one_thread():
-    """Generator for a module fixture: run tiny models on one torch thread. Their matrices are
-    too small to share out, and on a busy machine two spinning threads made them ~20x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

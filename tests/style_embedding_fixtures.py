@@ -28,16 +28,10 @@ def graph_path(role: str) -> Path:
 
 @pytest.fixture(autouse=True, scope="module")
 def style_embedding_environment(tmp_path_factory):
-    """Parsed graphs are cached under PIXENGINE_CACHE: keep the tests' copies out of ~/.cache.
-    One torch thread: these networks are small at test sizes, and on a shared 2-core machine
-    two OpenMP threads spin-wait for each other (30 optimisation steps at 48x40 measured 50 s
-    of CPU with two threads, 0.5 s with one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """Parsed graphs are cached under PIXENGINE_CACHE: keep the tests' copies out of ~/.cache."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PIXENGINE_CACHE", str(tmp_path_factory.mktemp("cache")))
         yield
-    torch.set_num_threads(threads)
 
 
 def context(width: int = 64, height: int = 48, models: dict | None = None, seed: int = 0) -> RunContext:

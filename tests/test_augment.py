@@ -6,7 +6,6 @@ import types
 
 import pytest
 import torch
-from clip_fixtures import one_thread
 from omegaconf import OmegaConf
 
 import pixengine
@@ -17,9 +16,6 @@ from pixengine_plugins.augment import Affine, ColorJitter, Cutouts, Flip, Noise,
 from pixengine_plugins.augment.cutouts import CutoutOptions
 
 ALL = [Cutouts, Affine, Perspective, ColorJitter, Noise, Flip]
-
-
-single_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
 
 def make_ctx(models: dict | None = None) -> RunContext:

@@ -88,7 +88,6 @@ def test_progress_bar_shows_step_loss_and_rate(capsys, tmp_path):
 
 
 def test_sigterm_stops_a_run_and_keeps_its_image(tmp_path):
-    import os
     import signal
     import subprocess
     import sys

@@ -8,19 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from clip_fixtures import TINY_ARCH, make_tiny_clip, one_thread, register_arch, save_state_dict
+from clip_fixtures import TINY_ARCH, make_tiny_clip, register_arch, save_state_dict
 from omegaconf import OmegaConf
 
 import pixengine
 from pixengine import ConfigError, WeightsNotFoundError, cli
 from pixengine.context import RunContext
-from pixengine_plugins.clip import loading
 from pixengine_plugins.clip.model import OpenClip, OpenClipOptions
 
 TAG = "tinytag"
-
-
-single_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
 
 def make_ctx(models: dict | None = None) -> RunContext:

@@ -11,15 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from clip_fixtures import make_tiny_clip, one_thread
+from clip_fixtures import make_tiny_clip
 from PIL import Image
 
 import pixengine
 from pixengine import ConfigError, StepInputs
 from pixengine_plugins.clip.shared import clip_models
-
-
-single_thread = pytest.fixture(scope="module", autouse=True)(one_thread)
 
 
 @pytest.fixture(scope="module")
