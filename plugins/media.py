@@ -10,6 +10,7 @@ import weakref
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 import pixengine
 from pixengine.errors import ConfigError
@@ -58,16 +59,31 @@ def on_run_end(run, result):
             _write_mp4(path, frames, outputs.fps)
         result.paths.append(path)
     if outputs.contact_sheet and result.image is not None:
-        items, seen = [], []
-        labelled = [("start", run.parameterization), *((spec.label, loss) for spec, loss in run.losses)]
-        for owner, component in labelled:
-            for label, tensor in component.references().items():
-                if any(t.shape == tensor.shape and torch.equal(t, tensor) for t in seen):
-                    continue  # several losses often share one input image
-                seen.append(tensor)
-                items.append((f"{owner}: {label}", tensor_to_pil(tensor)))
+        sheet = contact_sheet(contact_sheet_items(run, result))
+        result.paths.append(save_png(run.output_dir / "contact_sheet.png", sheet))
+
+
+def contact_sheet_items(run, result) -> list[tuple[str, Image.Image]]:
+    """Labelled pictures for the contact sheet: each input image once, then every result."""
+    items, seen = [], []
+    labelled = [("start", run.parameterization), *((spec.label, loss) for spec, loss in run.losses)]
+    for owner, component in labelled:
+        for label, tensor in component.references().items():
+            thumb = _thumbnail(tensor)
+            if any(torch.mean(torch.abs(thumb - t)) < 0.02 for t in seen):
+                continue  # several components often share one input image, at different sizes
+            seen.append(thumb)
+            items.append((f"{owner}: {label}", tensor_to_pil(tensor)))
+    if result.tensor.shape[0] == 1:
         items.append(("result", result.image))
-        result.paths.append(save_png(run.output_dir / "contact_sheet.png", contact_sheet(items)))
+    else:  # a batch run (several content images): show every result, not only final.png's
+        items += [(f"result {i + 1}", tensor_to_pil(image)) for i, image in enumerate(result.tensor)]
+    return items
+
+
+def _thumbnail(image: torch.Tensor) -> torch.Tensor:
+    """A 32x32 summary of an image, to recognise one input loaded at two sizes."""
+    return torch.nn.functional.interpolate(image[:1].float().cpu(), size=(32, 32), mode="area")
 
 
 def _write_mp4(path: Path, frames, fps: int) -> None:

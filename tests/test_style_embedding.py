@@ -4,6 +4,7 @@ parameterization (only the embedding is trained, shapes, interpolation, batches,
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -387,6 +388,20 @@ def test_the_offline_presets_run(preset, quick):
     batch = 2 if preset == "style_embedding_batch" else 1
     assert result.status == "finished" and result.tensor.shape == (batch, 3, 32, 48)
     assert all(len(h["raw"]) >= 1 for h in result.history)
+
+
+def test_a_batch_contact_sheet_shows_every_result(quick):
+    from pixengine_plugins.media import contact_sheet_items
+
+    run = pixengine.prepare("style_embedding_batch", steps=1, width=48, height=32, **quick)
+    result = run.execute()
+    labels = [label for label, _ in contact_sheet_items(run, result)]
+    assert labels[-2:] == ["result 1", "result 2"]
+    assert sum(label.startswith("start: content") for label in labels) == 2
+    # The style painting is both P's input and the style loss's target, at two sizes: shown once.
+    assert sum("style" in label for label in labels) == 1
+    sheet = Image.open(Path(quick["output_dir"]) / "contact_sheet.png")
+    assert sheet.width > len(labels) * 48
 
 
 def test_the_clip_preset_is_shipped_with_the_contract_components():
