@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, did_you_mean, omegaconf_message
 from .registry import Registry
 from .schema import COMPONENT_SECTIONS, RunSettings
 
@@ -74,7 +75,7 @@ def read_yaml(path: Path) -> DictConfig:
     try:
         cfg = OmegaConf.load(path)
     except OmegaConfBaseException as exc:
-        raise ConfigError(str(exc).splitlines()[0], source=str(path)) from None
+        raise ConfigError(omegaconf_message(exc), source=str(path)) from None
     except Exception as exc:  # yaml's own errors carry the line and column
         raise ConfigError(f"not valid YAML: {exc}", source=str(path)) from None
     if not isinstance(cfg, DictConfig):
@@ -135,7 +136,7 @@ def _merge(base: DictConfig, top: DictConfig, source: str) -> DictConfig:
     try:
         return OmegaConf.merge(_drop_retyped(base, top), top)
     except OmegaConfBaseException as exc:
-        raise ConfigError(exc.msg if hasattr(exc, "msg") else str(exc), key=getattr(exc, "full_key", None), source=source) from None
+        raise ConfigError(omegaconf_message(exc), key=getattr(exc, "full_key", None), source=source) from None
 
 
 def _load_chain(path: Path, registry: Registry, stack: tuple[Path, ...], loaded: LoadedConfig) -> DictConfig:
@@ -176,13 +177,20 @@ def parse_overrides(overrides: list[str] | Mapping[str, Any] | None) -> DictConf
             try:
                 cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([text]))
             except OmegaConfBaseException as exc:
-                raise ConfigError(f"cannot parse override '{text}': {exc}", key=key, source=COMMAND_LINE) from None
+                raise ConfigError(f"cannot parse override '{text}': {omegaconf_message(exc)}", key=key, source=COMMAND_LINE) from None
+            except yaml.YAMLError as exc:  # the value is parsed as YAML
+                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+                raise ConfigError(
+                    f"cannot parse override '{text}': its value is not valid YAML ({problem}); quote it to pass text",
+                    key=key,
+                    source=COMMAND_LINE,
+                ) from None
         return cfg
     for key, value in items:
         try:
             OmegaConf.update(cfg, key, value, merge=True, force_add=True)
         except OmegaConfBaseException as exc:
-            raise ConfigError(f"cannot apply override: {exc}", key=key, source=COMMAND_LINE) from None
+            raise ConfigError(f"cannot apply override: {omegaconf_message(exc)}", key=key, source=COMMAND_LINE) from None
     return cfg
 
 

@@ -66,3 +66,10 @@ def did_you_mean(name: str, valid: Iterable[str]) -> str:
     if close:
         return f"did you mean {' or '.join(repr(c) for c in close)}? Valid: {listing}"
     return f"valid: {listing}"
+
+
+def omegaconf_message(exc: Exception) -> str:
+    """The first line of an omegaconf error: the rest ("full_key: ...", "object_type=...")
+    repeats the key the caller names anyway, in omegaconf's internal terms."""
+    text = getattr(exc, "msg", None) or str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 from .config import LoadedConfig
-from .errors import ConfigError, did_you_mean
+from .errors import ConfigError, did_you_mean, omegaconf_message
 from .options import check_constraints, describe
 from .registry import ComponentEntry, Registry
 from .schema import COMPONENT_SECTIONS, RunSettings
@@ -59,8 +59,7 @@ class RunSpec:
 
 def _omegaconf_problem(exc: OmegaConfBaseException) -> tuple[str | None, str]:
     key = getattr(exc, "full_key", None) or None
-    message = getattr(exc, "msg", None) or str(exc).splitlines()[0]
-    return key, message
+    return key, omegaconf_message(exc)
 
 
 def _validate_settings(loaded: LoadedConfig) -> DictConfig:

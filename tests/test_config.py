@@ -201,6 +201,15 @@ def test_yaml_is_loaded_safely(tmp_path):
 def test_malformed_override():
     with pytest.raises(ConfigError, match="override 'steps' is not of the form key=value"):
         pixengine.resolve("default", overrides=["steps"])
+    with pytest.raises(ConfigError, match=r"its value is not valid YAML \(did not find expected ',' or '\]'\)") as info:
+        pixengine.resolve("default", overrides=["losses.style.weight=[1"])
+    assert info.value.key == "losses.style.weight"
+
+
+def test_a_wrongly_typed_value_gets_one_line_without_omegaconf_internals():
+    with pytest.raises(ConfigError) as info:
+        pixengine.resolve("default", overrides=["steps=abc"])
+    assert str(info.value) == "command line: steps: Value 'abc' of type 'str' could not be converted to Integer"
 
 
 def test_resolved_config_round_trips_through_yaml(family):
