@@ -92,7 +92,7 @@ def _write_mp4(path: Path, frames, fps: int) -> None:
     imageio = _mp4_writer()
     # ffmpeg wants a file name, so write beside the target and rename (atomic like the rest).
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    w, h = frames[0].width // 2 * 2, frames[0].height // 2 * 2  # H.264 needs even sizes
+    w, h = frames[-1].width // 2 * 2, frames[-1].height // 2 * 2  # the final size, made even for H.264
     with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1) as writer:
         for frame in frames:
             writer.append_data(np.asarray(frame.resize((w, h))))

@@ -1,0 +1,36 @@
+"""The media plugin's extra outputs: the optimisation as an animation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageSequence
+
+import pixengine
+
+
+def frames_of(path: Path) -> list[Image.Image]:
+    with Image.open(path) as gif:
+        return [frame.convert("RGB") for frame in ImageSequence.Iterator(gif)]
+
+
+def test_a_gif_shows_the_optimisation_every_frame_every_steps(quick):
+    result = pixengine.run("repaint", steps=9, width=32, height=24, **{"outputs.animation": "gif", "outputs.frame_every": 3}, **quick)
+    path = Path(quick["output_dir"]) / "animation.gif"
+    assert path in result.paths
+    frames = frames_of(path)
+    # step 1, steps 3, 6, 9, then the final image
+    assert len(frames) == 5
+    assert all(frame.size == (32, 24) for frame in frames)
+    # The run changes the image: the first frame (noise) and the last differ clearly.
+    first, last = (np.asarray(frame, dtype=np.float32) for frame in (frames[0], frames[-1]))
+    assert np.abs(first - last).mean() > 5
+
+
+def test_a_grown_run_animates_at_its_final_size(quick):
+    grow = [{"at": 4, "width": 64, "height": 48}]
+    pixengine.run("fft_repaint", steps=8, width=32, height=24, grow=grow, **{"outputs.animation": "gif", "outputs.frame_every": 2}, **quick)
+    frames = frames_of(Path(quick["output_dir"]) / "animation.gif")
+    assert len(frames) == 6
+    assert {frame.size for frame in frames} == {(64, 48)}
