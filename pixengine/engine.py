@@ -33,7 +33,7 @@ from .context import RunContext
 from .device import choose_device, seed_everything
 from .errors import ConfigError, NonFiniteLossError, PixengineError, PluginError
 from .images import tensor_to_pil
-from .optim import apply_schedule, build_optimizer
+from .optim import apply_schedule, build_optimizer, needs_closure
 from .outputs import JsonlLog, run_document, save_png, write_text
 from .registry import Registry
 from .validate import ComponentSpec, RunSpec, seed_value
@@ -221,18 +221,7 @@ class Run:
         settings = self.settings
         started = time.perf_counter()
         factor = apply_schedule(self.optimizer, settings.optimizer, step, settings.steps)
-        image = self.parameterization()
-        views = self.chain(image) if self.chain is not None else None
-        inputs = StepInputs(image=image, views=views, step=step, steps=settings.steps, augment=self.chain)
-        total = image.new_zeros(())
-        terms = []
-        for spec, loss in self.losses:
-            value = loss(inputs)
-            if not isinstance(value, torch.Tensor) or value.numel() != 1:
-                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-                raise PluginError(f"loss '{spec.label}' (plugin '{spec.entry.plugin}') returned {shape}, not a scalar tensor")
-            terms.append(value.reshape(()))
-            total = total + spec.options.weight * value.reshape(())
+        image, total, terms = self._evaluate(step)
         # One transfer to the host for all values (a sync per loss would stall a GPU).
         *raw_values, total_value = torch.stack([*terms, total]).detach().float().tolist()
         values = {spec.label: v for (spec, _), v in zip(self.losses, raw_values)}
@@ -246,7 +235,10 @@ class Run:
         self._last_good = image.detach()
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        self.optimizer.step()
+        if needs_closure(self.optimizer):
+            self.optimizer.step(self._closure(step, total))
+        else:
+            self.optimizer.step()
         self.step = step + 1
 
         record = {"step": self.step, "total": total_value, "losses": weighted, "raw": values,
@@ -259,6 +251,41 @@ class Run:
         self._call("on_step", run=self, step=self.step, image=self._last_good, losses={**weighted, "total": total_value})
         if settings.save_every and self.step % settings.save_every == 0 and self.step < settings.steps:
             self._save(self._last_good, self.output_dir / "steps" / f"step_{self.step:05d}.png", "running")
+
+    def _evaluate(self, step: int, replay: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """The image, the weighted total loss and each loss's raw value. ``replay`` makes the
+        same augmented views as the last evaluation instead of drawing new ones."""
+        image = self.parameterization()
+        views = None
+        if self.chain is not None:
+            views = self.chain.replay(image) if replay else self.chain(image)
+        inputs = StepInputs(image=image, views=views, step=step, steps=self.settings.steps, augment=self.chain)
+        total = image.new_zeros(())
+        terms = []
+        for spec, loss in self.losses:
+            value = loss(inputs)
+            if not isinstance(value, torch.Tensor) or value.numel() != 1:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                raise PluginError(f"loss '{spec.label}' (plugin '{spec.entry.plugin}') returned {shape}, not a scalar tensor")
+            terms.append(value.reshape(()))
+            total = total + spec.options.weight * value.reshape(())
+        return image, total, terms
+
+    def _closure(self, step: int, first: torch.Tensor):
+        """The loss again for optimisers that evaluate it several times per step (L-BFGS).
+        Its first call returns the evaluation the step already made and backpropagated; later
+        calls replay the step's views, so the line search sees one objective."""
+        pending = [first.detach()]
+
+        def closure() -> torch.Tensor:
+            if pending:
+                return pending.pop()
+            self.optimizer.zero_grad(set_to_none=True)
+            _, total, _ = self._evaluate(step, replay=True)
+            total.backward()
+            return total.detach()
+
+        return closure
 
     # -- outputs --------------------------------------------------------------------------
 

@@ -41,10 +41,32 @@ def build_optimizer(settings: OptimizerSettings, groups: list[dict]) -> torch.op
     if not torch_groups:
         raise ConfigError("the parameterization has no parameters to optimise", key="parameterization")
     cls = getattr(torch.optim, settings.type)
+    if issubclass(cls, torch.optim.LBFGS) and len(torch_groups) > 1:
+        torch_groups = _one_group_for_lbfgs(torch_groups)
     try:
         return cls(torch_groups, lr=settings.lr, **dict(settings.args))
     except TypeError as exc:
         raise ConfigError(f"{settings.type} rejected its arguments: {exc}", key="optimizer.args") from None
+
+
+def _one_group_for_lbfgs(groups: list[dict]) -> list[dict]:
+    """torch's L-BFGS takes a single parameter group: merge the groups when they share a rate."""
+    rates = {group["name"]: group["lr"] for group in groups}
+    if len(set(rates.values())) > 1:
+        listing = ", ".join(f"{name} {lr:g}" for name, lr in rates.items())
+        raise ConfigError(
+            f"LBFGS optimises all parameters with one rate, but the parameterization's groups have different rates "
+            f"({listing}); use Adam, or give every group the same rate under optimizer.groups",
+            key="optimizer.type",
+        )
+    lr = groups[0]["lr"]
+    return [{"params": [p for group in groups for p in group["params"]], "lr": lr, "base_lr": lr, "name": "all"}]
+
+
+def needs_closure(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``step`` must be given a closure that evaluates the loss again (L-BFGS does,
+    several times per step for its line search)."""
+    return isinstance(optimizer, torch.optim.LBFGS)
 
 
 def lr_factor(settings: OptimizerSettings, step: int, steps: int) -> float:

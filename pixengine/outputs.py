@@ -82,12 +82,14 @@ def read_run_document(path: str | Path) -> dict:
 
 
 class JsonlLog:
-    """Appends one JSON object per line and flushes, so a crash keeps what was logged."""
+    """One JSON object per line, flushed, so a crash keeps what was logged. A run starts the
+    file afresh: a second run into the same folder replaces the log with its own, as it does
+    final.png and run.yaml."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "a", encoding="utf-8")
+        self._handle = open(self.path, "w", encoding="utf-8")
 
     def write(self, record: dict) -> None:
         self._handle.write(json.dumps(record) + "\n")

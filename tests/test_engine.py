@@ -3,9 +3,11 @@ failures and non-finite losses, the schedule, progressive growing and candidate 
 
 from __future__ import annotations
 
+import json
 import math
 import types
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,6 +197,53 @@ def test_parameter_groups_their_rates_and_overrides(tmp_path, quick):
         pixengine.prepare(str(preset), **{**quick, "optimizer.groups": {"colour": {"lr": 0.3}}})
     with pytest.raises(ConfigError, match="optimizer.args: Adam rejected its arguments"):
         pixengine.prepare(str(preset), **{**quick, "optimizer.args": {"momentum": 0.9}})
+
+
+LBFGS = {"optimizer.type": "LBFGS", "optimizer.lr": 1.0,
+         "optimizer.args": {"max_iter": 10, "tolerance_grad": 0.0, "tolerance_change": 0.0, "line_search_fn": "strong_wolfe"}}
+
+
+def test_lbfgs_evaluates_the_loss_several_times_per_step_and_converges_faster(quick, tmp_path):
+    evaluations = []
+    run = pixengine.prepare("repaint", steps=3, **{**quick, **SMALL, **LBFGS})
+    run.losses[0][1].register_forward_hook(lambda *_: evaluations.append(1))
+    result = run.execute()
+    assert result.status == "finished" and len(result.history) == 3
+    assert len(evaluations) > 3 * 5  # the line search's evaluations, through the closure
+    adam = pixengine.run("repaint", steps=3, **{**quick, **SMALL, "output_dir": str(tmp_path / "adam")})
+    assert result.history[-1]["total"] < 0.5 * adam.history[-1]["total"]
+
+
+def test_lbfgs_sees_one_set_of_views_per_step(quick, tmp_path):
+    preset = tmp_path / "views.yaml"
+    preset.write_text(
+        "extends: repaint\naugmentations: {flip: {type: flip, p: 0.5}, noise: {type: noise, amount: 0.1}}\n"
+    )
+    run = pixengine.prepare(str(preset), steps=2, **{**quick, **SMALL, **LBFGS})
+    seen = []
+    original = run.chain.replay
+    run.chain.replay = lambda image, params=None: seen.append(run.chain.last_params) or original(image, params)
+    run.execute()
+    assert seen and all(params is not None for params in seen)
+
+
+def test_lbfgs_merges_groups_of_one_rate_and_refuses_different_rates(tmp_path, quick):
+    _register("groups_lbfgs", register_parameterizations=lambda register: register(TwoGroups))
+    preset = tmp_path / "g.yaml"
+    preset.write_text("steps: 1\nwidth: 8\nheight: 8\nparameterization: {type: two_groups}\nlosses: {tv: {}}\n")
+    with pytest.raises(ConfigError, match=r"optimizer.type: LBFGS optimises all parameters with one rate.*level 0.5, tint 0.005"):
+        pixengine.prepare(str(preset), **{**quick, "optimizer.type": "LBFGS"})
+    same = {"level": {"lr": 0.5}, "tint": {"lr": 0.5}}
+    run = pixengine.prepare(str(preset), **{**quick, "optimizer.type": "LBFGS", "optimizer.groups": same})
+    assert len(run.optimizer.param_groups) == 1 and len(run.optimizer.param_groups[0]["params"]) == 2
+    assert run.execute().status == "finished"
+
+
+def test_a_second_run_into_the_same_folder_starts_a_fresh_log(quick):
+    pixengine.run("repaint", steps=4, **{**quick, **SMALL})
+    pixengine.run("repaint", steps=2, **{**quick, **SMALL})
+    log = (Path(quick["output_dir"]) / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log] == [1, 2]
 
 
 def test_progressive_growing_changes_size_mid_run_and_continues_the_image(quick):
