@@ -176,7 +176,7 @@ class FeatureStats(_FeatureLoss):
         self.target = {name: self.summary(f) for name, f in self.features_of(self.image).items()}
 
     def references(self):
-        return {"statistics of": self.image}
+        return {"target": self.image}
 
     def summary(self, features: torch.Tensor) -> torch.Tensor:
         mean, std = mean_std(features)
