@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from . import checkpoint
 from . import config as config_module
 from .engine import Run, RunResult
 from .outputs import read_run_document
@@ -25,12 +28,14 @@ def resolve(
     *,
     overrides: list[str] | Mapping[str, Any] | None = None,
     from_image: str | Path | None = None,
+    resume: str | Path | None = None,
     **kwargs: Any,
 ) -> RunSpec:
     """Load, merge and validate a run's config without building anything.
 
     ``preset`` is a registered name or a YAML path (default: ``default``); ``from_image`` a PNG
-    written by pixengine, whose embedded config is used instead. ``overrides`` are ``key=value``
+    written by pixengine, whose embedded config is used instead; ``resume`` a run's output
+    folder, whose checkpoint's config is used (and the folder written to). ``overrides`` are ``key=value``
     strings or a mapping of dotted keys; keyword arguments are more overrides
     (``steps=10``, ``**{"losses.tv.weight": 0.5}``).
     """
@@ -40,7 +45,12 @@ def resolve(
     mapped.update(kwargs)
     if prompt is not None:
         mapped["prompt"] = prompt
-    if from_image is not None:
+    if resume is not None:
+        document = yaml.safe_load(checkpoint.load(Path(resume))["document"])
+        _warn_about_versions(document, registry)
+        base = {**document["config"], "output_dir": str(resume)}
+        loaded = config_module.load(None, registry, listed, base=base, base_source=str(Path(resume) / checkpoint.CHECKPOINT_NAME))
+    elif from_image is not None:
         document = read_run_document(from_image)
         _warn_about_versions(document, registry)
         base = dict(document["config"])
@@ -67,10 +77,12 @@ def _warn_about_versions(document: dict, registry) -> None:
             )
 
 
-def prepare(*args: Any, **kwargs: Any) -> Run:
-    """A built :class:`Run` (components and models loaded), ready to ``execute()``."""
-    spec = resolve(*args, **kwargs)
-    return Run(spec, get_registry()).build()
+def prepare(*args: Any, resume: str | Path | None = None, **kwargs: Any) -> Run:
+    """A built :class:`Run` (components and models loaded), ready to ``execute()``; with
+    ``resume``, loaded with the state of the run that stopped in that folder."""
+    spec = resolve(*args, resume=resume, **kwargs)
+    run = Run(spec, get_registry()).build()
+    return run.resume(resume) if resume is not None else run
 
 
 def run(
@@ -79,8 +91,10 @@ def run(
     *,
     overrides: list[str] | Mapping[str, Any] | None = None,
     from_image: str | Path | None = None,
+    resume: str | Path | None = None,
     **kwargs: Any,
 ) -> RunResult:
     """Run a preset and return the result: ``result.image`` (PIL), ``result.tensor``,
-    ``result.final_path`` and ``result.paths`` (every file written)."""
-    return prepare(preset, prompt, overrides=overrides, from_image=from_image, **kwargs).execute()
+    ``result.final_path`` and ``result.paths`` (every file written). ``resume=FOLDER`` goes on
+    with a run that stopped there (``steps=N`` to go on past a finished one)."""
+    return prepare(preset, prompt, overrides=overrides, from_image=from_image, resume=resume, **kwargs).execute()

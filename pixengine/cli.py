@@ -2,6 +2,7 @@
 
     pixengine run [PRESET] [PROMPT] [key=value ...]     run a preset (default: "default")
     pixengine run --from OUTPUT.png [key=value ...]     re-run the run that wrote a PNG
+    pixengine run --resume FOLDER [key=value ...]       go on with a run that stopped there
     pixengine presets list | show NAME [key=value ...]
     pixengine plugins list | show COMPONENT
     pixengine models list | fetch NAME
@@ -52,10 +53,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     _stop_on_sigterm()
     words, overrides = _split_run_args(args.args)
     prompt = args.prompt
-    if args.from_image:
+    if args.from_image and args.resume:
+        raise PixengineError("give --from (re-run from the start) or --resume (go on), not both")
+    if args.from_image or args.resume:
         if words:
-            raise PixengineError(f"with --from, give only key=value overrides, not {words!r}")
-        run = prepare(from_image=args.from_image, overrides=overrides)
+            option = "--from" if args.from_image else "--resume"
+            raise PixengineError(f"with {option}, give only key=value overrides, not {words!r}")
+        if args.from_image:
+            run = prepare(from_image=args.from_image, overrides=overrides)
+        else:
+            run = prepare(resume=args.resume, overrides=overrides)
     else:
         if len(words) > 2:
             raise PixengineError(
@@ -70,6 +77,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run.execute()
     print(f"Wrote {result.final_path}")
     print(f"Re-run it with: pixengine run --from {result.final_path}")
+    if result.checkpoint_path is not None:
+        print(f"Go on with it:  pixengine run --resume {result.output_dir} steps={2 * result.steps_done}")
     return 0
 
 
@@ -190,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("args", nargs="*", help="preset name or path, prompt, key=value overrides")
     run.add_argument("--prompt", "-p", help="the text prompt (instead of a second positional word)")
     run.add_argument("--from", dest="from_image", metavar="PNG", help="re-run the run embedded in a PNG written by pixengine")
+    run.add_argument(
+        "--resume", metavar="FOLDER", help="go on with the run that stopped in FOLDER (its checkpoint.pt); steps=N extends a finished one"
+    )
     run.set_defaults(func=cmd_run)
 
     presets = commands.add_parser("presets", help="list or show presets").add_subparsers(dest="action", required=True)

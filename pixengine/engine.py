@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from omegaconf import OmegaConf
 from PIL import Image
 from tqdm import tqdm
 
 from . import __version__
+from . import checkpoint
 from .augment import AugmentationChain
 from .components import StepInputs
 from .context import RunContext
@@ -55,6 +57,8 @@ class RunResult:
     tensor: torch.Tensor | None
     #: One dict per step: total and per-loss values.
     history: list[dict] = field(default_factory=list)
+    #: Where the state to resume from was written (None with outputs.checkpoint off).
+    checkpoint_path: Path | None = None
 
     @property
     def image(self) -> Image.Image | None:
@@ -90,6 +94,12 @@ class Run:
         self.optimizer: torch.optim.Optimizer | None = None
         self._last_good: torch.Tensor | None = None
         self._log: JsonlLog | None = None
+        #: The random generators' states at the start of step ``self.step`` (for checkpoints).
+        self._rng: dict | None = None
+        self._resumed = False
+        self._checkpoint_path: Path | None = None
+        #: Steps at which this run was resumed (recorded in its outputs).
+        self._resumed_at: list[int] = []
         self._hooks = registry.manager.hook if registry.manager is not None else None
 
     # -- building -------------------------------------------------------------------------
@@ -175,7 +185,7 @@ class Run:
         settings = self.settings
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if settings.outputs.log:
-            self._log = JsonlLog(self.output_dir / "log.jsonl")
+            self._log = JsonlLog(self.output_dir / "log.jsonl", append=self._resumed)
             self.paths.append(self._log.path)
         self._call("on_run_start", run=self)
         bar = tqdm(
@@ -187,8 +197,11 @@ class Run:
             dynamic_ncols=True,
         )
         status, error = "finished", None
+        if self._rng is None:
+            self._rng = checkpoint.rng_state(self.ctx.device)
+        bar.update(self.step)
         try:
-            for step in range(settings.steps):
+            for step in range(self.step, settings.steps):
                 self._grow(step)
                 self._one_step(step, bar)
         except KeyboardInterrupt:
@@ -207,6 +220,8 @@ class Run:
                 error.paths = result.paths
             if status != "finished":
                 kept = f" Kept the last good image in {result.final_path}." if result.final_path else ""
+                if result.checkpoint_path is not None and status == "interrupted":
+                    kept += f" Go on with: pixengine run --resume {result.output_dir}"
                 print(f"Run {status} at step {self.step}/{settings.steps}.{kept}", file=sys.stderr)
         return result
 
@@ -240,6 +255,7 @@ class Run:
         else:
             self.optimizer.step()
         self.step = step + 1
+        self._rng = checkpoint.rng_state(self.ctx.device)
 
         record = {"step": self.step, "total": total_value, "losses": weighted, "raw": values,
                   "lr_factor": factor, "seconds": time.perf_counter() - started}
@@ -251,6 +267,7 @@ class Run:
         self._call("on_step", run=self, step=self.step, image=self._last_good, losses={**weighted, "total": total_value})
         if settings.save_every and self.step % settings.save_every == 0 and self.step < settings.steps:
             self._save(self._last_good, self.output_dir / "steps" / f"step_{self.step:05d}.png", "running")
+            self._checkpoint("running")
 
     def _evaluate(self, step: int, replay: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """The image, the weighted total loss and each loss's raw value. ``replay`` makes the
@@ -300,6 +317,7 @@ class Run:
             "torch": str(torch.__version__),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "plugins": self.spec.plugin_versions(self.registry),
+            **({"resumed_at": self._resumed_at} if self._resumed_at else {}),
         }
 
     def document(self, status: str) -> str:
@@ -309,6 +327,58 @@ class Run:
         save_png(path, tensor_to_pil(image), self.document(status))
         self.paths.append(path)
         return path
+
+    def _checkpoint(self, status: str) -> None:
+        if not self.settings.outputs.checkpoint or self.output_dir is None or self.optimizer is None:
+            return
+        path = checkpoint.save(
+            self.output_dir / checkpoint.CHECKPOINT_NAME,
+            step=self.step,
+            size=(self.ctx.width, self.ctx.height),
+            parameterization=self.parameterization,
+            optimizer=self.optimizer,
+            rng=self._rng,
+            document=self.document(status),
+        )
+        if path not in self.paths:
+            self.paths.append(path)
+        self._checkpoint_path = path
+
+    def resume(self, folder: str | Path) -> "Run":
+        """Go on from the checkpoint in ``folder`` (written by a run of the same config): the
+        parameterization's tensors, the optimiser's state, the step and the random state."""
+        payload = checkpoint.load(Path(folder))
+        step, (width, height) = payload["step"], payload["size"]
+        if step >= self.settings.steps:
+            raise PixengineError(
+                f"the run in '{folder}' already did {step} of its {self.settings.steps} steps; "
+                f"give steps=N (more than {step}) to go on"
+            )
+        expected = (self.settings.width, self.settings.height)
+        for change in self.settings.grow:
+            if change.at < step:
+                expected = (change.width, change.height)
+        if (width, height) != expected:
+            raise PixengineError(
+                f"the run in '{folder}' stopped at {width}x{height}, but this config makes it {expected[0]}x{expected[1]} "
+                f"at step {step}; width, height and grow cannot change when resuming"
+            )
+        if (width, height) != (self.ctx.width, self.ctx.height):  # it had grown before it stopped
+            self.parameterization.resize(width, height)
+            self.ctx.width, self.ctx.height = width, height
+        self.optimizer = self._make_optimizer()
+        # The optimiser's state comes from the checkpoint, its settings (rates) from this config.
+        settings = [{k: v for k, v in group.items() if k != "params"} for group in self.optimizer.param_groups]
+        checkpoint.restore(self.parameterization, self.optimizer, payload, Path(folder) / checkpoint.CHECKPOINT_NAME)
+        for group, own in zip(self.optimizer.param_groups, settings):
+            group.update(own)
+        checkpoint.set_rng_state(payload["rng"], self.ctx.device)
+        self.step, self._rng, self._resumed = step, payload["rng"], True
+        earlier = yaml.safe_load(payload["document"]).get("resumed_at") or []
+        self._resumed_at = [*earlier, step]
+        with torch.no_grad():
+            self._last_good = self.parameterization().detach()
+        return self
 
     def _final_image(self) -> torch.Tensor | None:
         try:
@@ -326,6 +396,8 @@ class Run:
         if final is not None and self.output_dir is not None:
             final_path = self._save(final, self.output_dir / FINAL_NAME, status)
             self.paths.append(write_text(self.output_dir / RUN_YAML, self.document(status)))
+            if status in ("finished", "interrupted"):
+                self._checkpoint(status)
             if status == "finished":
                 for extra in self.parameterization.export(str(final_path.with_suffix(""))):
                     self.paths.append(Path(extra))
@@ -340,6 +412,7 @@ class Run:
             steps_done=self.step,
             tensor=final.cpu() if final is not None else None,
             history=self.history,
+            checkpoint_path=self._checkpoint_path,
         )
         self._call("on_run_end", run=self, result=result)
         return result

@@ -83,13 +83,13 @@ def read_run_document(path: str | Path) -> dict:
 
 class JsonlLog:
     """One JSON object per line, flushed, so a crash keeps what was logged. A run starts the
-    file afresh: a second run into the same folder replaces the log with its own, as it does
-    final.png and run.yaml."""
+    file afresh (a second run into the same folder replaces the log with its own, as it does
+    final.png and run.yaml); a resumed run appends to it."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, append: bool = False):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "w", encoding="utf-8")
+        self._handle = open(self.path, "a" if append else "w", encoding="utf-8")
 
     def write(self, record: dict) -> None:
         self._handle.write(json.dumps(record) + "\n")

@@ -49,6 +49,9 @@ class OutputSettings:
     fps: int = option(12, help="animation frames per second", min=1)
     contact_sheet: bool = option(False, help="write contact_sheet.png: input images beside the result")
     log: bool = option(True, help="write log.jsonl with every loss term per step")
+    checkpoint: bool = option(
+        True, help="write checkpoint.pt (at every save_every step and when the run stops) so `pixengine run --resume` can go on"
+    )
 
 
 @dataclass

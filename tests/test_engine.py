@@ -35,7 +35,9 @@ def test_a_run_reduces_its_loss_and_writes_what_it_promises(quick, tmp_path):
     assert result.history[-1]["total"] < 0.5 * result.history[0]["total"]
     out = tmp_path / "out"
     names = sorted(str(p.relative_to(out)) for p in result.paths)
-    assert names == sorted(["log.jsonl", "steps/step_00010.png", "steps/step_00020.png", "final.png", "run.yaml", "contact_sheet.png"])
+    assert names == sorted(
+        ["log.jsonl", "steps/step_00010.png", "steps/step_00020.png", "final.png", "run.yaml", "contact_sheet.png", "checkpoint.pt"]
+    )
     assert not list(out.rglob("*.tmp"))  # atomic writes leave no temporaries
     assert result.image.size == (24, 16)
     assert np.array_equal(np.asarray(result.image), pixels_of(out / "final.png"))

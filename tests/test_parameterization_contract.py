@@ -273,3 +273,27 @@ def test_resize_continues_the_image(name, tmp_path):
     for group, p in _trainable(run):
         assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}: group '{group}' gets no gradient after resize"
     assert {id(p) for g in run.optimizer.param_groups for p in g["params"]} == {id(p) for _, p in _trainable(run)}
+
+
+@parametrize
+def test_a_resumed_run_continues_exactly(name, tmp_path):
+    """Stopped after 2 of 4 steps and resumed from its checkpoint, a run ends with the image of
+    a run that never stopped: the checkpoint holds everything the parameterization changes."""
+    straight_config = _merge(_config(name, tmp_path), {"steps": 4, "output_dir": str(tmp_path / "straight")})
+    straight = _build(name, tmp_path, straight_config).execute()
+
+    stopped_config = _merge(straight_config, {"output_dir": str(tmp_path / "stopped")})
+    run = _build(name, tmp_path, stopped_config)
+    steps_before = run._one_step
+
+    def stop_after_two(step, bar):
+        if step == 2:
+            raise KeyboardInterrupt
+        steps_before(step, bar)
+
+    run._one_step = stop_after_two
+    with pytest.raises(KeyboardInterrupt):
+        run.execute()
+    resumed = pixengine.run(resume=tmp_path / "stopped")
+    assert resumed.steps_done == 4 and len(resumed.history) == 2
+    assert torch.equal(resumed.tensor, straight.tensor), f"{name}: the resumed run's image differs"

@@ -1,0 +1,95 @@
+"""Resuming a run from its checkpoint: a run that was stopped and resumed makes the image of
+one that never stopped; a finished run goes on when given more steps; what cannot be resumed
+says why."""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+import pixengine
+from pixengine import checkpoint, plugins
+from pixengine.errors import PixengineError
+from pixengine.outputs import read_run_document
+
+SMALL = {"width": 32, "height": 24}
+
+
+def interrupt_at(step_to_stop: int) -> None:
+    def on_step(run, step, image, losses):
+        if step == step_to_stop:
+            raise KeyboardInterrupt
+
+    module = types.ModuleType("interrupter")
+    module.on_step = pixengine.hookimpl(on_step)
+    plugins.register(module, "interrupter")
+
+
+def stopped_then_resumed(preset: str, stop: int, settings: dict, output_dir: Path) -> pixengine.RunResult:
+    interrupt_at(stop)
+    with pytest.raises(KeyboardInterrupt):
+        pixengine.run(preset, **{**settings, "output_dir": str(output_dir)})
+    plugins.unregister("interrupter")
+    assert (output_dir / checkpoint.CHECKPOINT_NAME).is_file()
+    return pixengine.run(resume=output_dir, progress=False)
+
+
+def test_a_resumed_run_makes_the_image_of_a_run_that_never_stopped(tiny_clip, tmp_path):
+    # clip_pixels draws random cutouts, affine, jitter and noise every step: the random state
+    # must be restored as well as the pixels and Adam's moments.
+    settings = {**tiny_clip.overrides("clip"), **SMALL, "steps": 8, "progress": False, "save_every": 0}
+    straight = pixengine.run("clip_pixels", **{**settings, "output_dir": str(tmp_path / "straight")})
+    resumed = stopped_then_resumed("clip_pixels", 5, settings, tmp_path / "resumed")
+    assert resumed.status == "finished" and resumed.steps_done == 8
+    assert torch.equal(resumed.tensor, straight.tensor)
+    # The log holds every step once, as the straight run's does.
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in log] == list(range(1, 9))
+    assert [r["total"] for r in log] == [r["total"] for r in straight.history]
+
+
+def test_a_run_that_grew_before_it_stopped_resumes_at_its_new_size(tmp_path):
+    settings = {**SMALL, "steps": 8, "grow": [{"at": 3, "width": 64, "height": 48}], "progress": False, "save_every": 0}
+    straight = pixengine.run("fft_repaint", **{**settings, "output_dir": str(tmp_path / "straight")})
+    resumed = stopped_then_resumed("fft_repaint", 5, settings, tmp_path / "resumed")
+    assert resumed.tensor.shape[-2:] == (48, 64)
+    assert torch.equal(resumed.tensor, straight.tensor)
+
+
+def test_a_finished_run_goes_on_with_more_steps(quick):
+    first = pixengine.run("repaint", steps=6, **{**quick, **SMALL})
+    assert first.checkpoint_path == Path(quick["output_dir"]) / checkpoint.CHECKPOINT_NAME
+    more = pixengine.run(resume=quick["output_dir"], steps=12, progress=False)
+    assert more.steps_done == 12 and len(more.history) == 6
+    assert more.history[-1]["total"] < first.history[-1]["total"]
+    assert more.config.steps == 12 and more.config.output_dir == quick["output_dir"]
+    assert read_run_document(more.final_path)["resumed_at"] == [6]
+    with pytest.raises(PixengineError, match=r"already did 12 of its 12 steps; give steps=N \(more than 12\)"):
+        pixengine.prepare(resume=quick["output_dir"])
+
+
+def test_periodic_checkpoints_survive_a_run_killed_without_warning(quick):
+    # Every save_every step leaves a checkpoint, so even a killed process (no chance to write
+    # at the end) can go on from the last one.
+    run = pixengine.prepare("repaint", steps=10, **{**quick, **SMALL, "save_every": 4})
+    original_finish = run._finish
+    run._finish = lambda status: original_finish("killed")  # writes nothing at the end
+    run.execute()
+    saved = checkpoint.load(Path(quick["output_dir"]))
+    assert saved["step"] == 8
+
+
+def test_what_cannot_be_resumed_says_why(quick, tmp_path):
+    with pytest.raises(PixengineError, match=r"has no checkpoint.pt to resume from"):
+        pixengine.prepare(resume=tmp_path)
+    pixengine.run("repaint", steps=3, **{**quick, **SMALL})
+    with pytest.raises(PixengineError, match=r"stopped at 32x24, but this config makes it 40x24 at step 3"):
+        pixengine.prepare(resume=quick["output_dir"], steps=6, width=40)
+    with pytest.raises(PixengineError, match=r"does not fit this run's parameterization \(missing: "):
+        pixengine.prepare(resume=quick["output_dir"], steps=6, **{"parameterization.type": "fft"})
+    without = pixengine.run("repaint", steps=2, **{**quick, **SMALL, "output_dir": str(tmp_path / "off"), "outputs.checkpoint": False})
+    assert without.checkpoint_path is None and not (tmp_path / "off" / checkpoint.CHECKPOINT_NAME).exists()
