@@ -49,17 +49,48 @@ class TotalVariation(pixengine.Loss):
 # -- palette -----------------------------------------------------------------------------------
 
 
+#: Colours on a ramp ("black->white") when it gives no count.
+RAMP_COLOURS = 5
+
+
 def parse_colours(colours: list[str]) -> torch.Tensor:
-    """(K, 3) RGB in [0, 1] from CSS colour strings ("#ff8800", "red", "rgb(0, 128, 255)")."""
+    """(K, 3) RGB in [0, 1] from CSS colour strings ("#ff8800", "red", "rgb(0, 128, 255)") and
+    ramps as pixray writes them: "black->red->white\\7" is 7 colours evenly spaced along the
+    path through those stops (5 when the count is left out)."""
     values = []
-    for text in colours:
-        try:
-            values.append(ImageColor.getrgb(str(text))[:3])
-        except ValueError:
-            raise ConfigError(
-                f"'{text}' is not a colour; use a name (red), #rrggbb or rgb(r, g, b)", key="colors"
-            ) from None
+    for text in map(str, colours):
+        if "->" in text:
+            values += _ramp(text)
+        else:
+            values.append(_colour(text, text))
     return torch.tensor(values, dtype=torch.float32) / 255.0
+
+
+def _colour(name: str, entry: str) -> tuple[float, float, float]:
+    try:
+        return tuple(float(c) for c in ImageColor.getrgb(name.strip())[:3])
+    except ValueError:
+        where = f"'{name}'" if name == entry else f"'{name}' in '{entry}'"
+        raise ConfigError(
+            f"{where} is not a colour; use a name (red), #rrggbb, rgb(r, g, b) or a ramp such as black->white\\5",
+            key="colors",
+        ) from None
+
+
+def _ramp(entry: str) -> list[tuple[float, ...]]:
+    path, _, count_text = entry.partition("\\")
+    try:
+        count = int(count_text) if count_text else RAMP_COLOURS
+    except ValueError:
+        count = 0
+    if count < 2:
+        raise ConfigError(f"'{entry}': the count after '\\' must be a whole number of at least 2", key="colors")
+    stops = torch.tensor([_colour(name, entry) for name in path.split("->")])
+    # Evenly spaced positions along the stops, each between two neighbouring stops.
+    position = torch.linspace(0, len(stops) - 1, count)
+    low = position.floor().long().clamp(max=len(stops) - 2)
+    fraction = (position - low).unsqueeze(1)
+    return [tuple(row) for row in ((1 - fraction) * stops[low] + fraction * stops[low + 1]).tolist()]
 
 
 def image_palette(image: torch.Tensor, count: int) -> torch.Tensor:
@@ -81,7 +112,9 @@ def swatch(colours: torch.Tensor, height: int = 64, width: int = 32) -> torch.Te
 
 @dataclass
 class PaletteOptions(LossOptions):
-    colors: list[str] = option([], help="the palette: colour names, #rrggbb or rgb(r, g, b) strings")
+    colors: list[str] = option(
+        [], help="the palette: colour names, #rrggbb or rgb(r, g, b) strings, or ramps such as 'black->red->white\\7' (7 colours)"
+    )
     image: Optional[str] = option(None, help="take the palette from this image instead (its main colours, by k-means)")
     count: int = option(6, help="colours taken from 'image'", min=1, max=64)
 

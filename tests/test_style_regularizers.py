@@ -48,6 +48,22 @@ def test_palette_options_are_checked():
         Palette(PaletteOptions(), make_ctx())
 
 
+def test_palette_ramps_as_pixray_writes_them():
+    ramp = parse_colours(["black->white\\3"]) * 255
+    assert torch.allclose(ramp, torch.tensor([[0.0, 0, 0], [127.5, 127.5, 127.5], [255, 255, 255]]))
+    # Through a middle stop, evenly spaced along the whole path; the count defaults to 5.
+    three_stops = parse_colours(["black->red->white"]) * 255
+    expected = [[0, 0, 0], [127.5, 0, 0], [255, 0, 0], [255, 127.5, 127.5], [255, 255, 255]]
+    assert torch.allclose(three_stops, torch.tensor(expected))
+    assert parse_colours(["#000->#fff\\4", "red"]).shape == (5, 3)
+    with pytest.raises(ConfigError, match=r"'blurple' in 'black->blurple' is not a colour"):
+        parse_colours(["black->blurple"])
+    with pytest.raises(ConfigError, match=r"the count after '\\' must be a whole number of at least 2"):
+        parse_colours(["black->white\\1"])
+    with pytest.raises(ConfigError, match=r"the count after"):
+        parse_colours(["black->white\\many"])
+
+
 def test_palette_from_an_image_finds_its_colours():
     two = torch.zeros(1, 3, 8, 8)
     two[:, 1, :, :4] = 1.0  # green left half
