@@ -12,6 +12,8 @@ import types
 from pathlib import Path
 
 import pytest
+import torch
+from PIL import Image
 
 import pixengine
 from pixengine import hookspecs, plugins
@@ -275,3 +277,28 @@ def test_every_hook_is_documented_and_tested():
         assert f"`{hook}(" in readme, f"hook {hook} is not in the README's hook table"
         # Some test plugin implements it (a hookimpl function or attribute of that name).
         assert re.search(rf"(def {hook}\(|\.{hook} = pixengine\.hookimpl)", tests), f"hook {hook} has no test"
+
+
+def test_the_readme_plugin_example_works_as_written(tmp_path, monkeypatch):
+    """The 'Writing a plugin' example, taken from the README verbatim, registers and darkens
+    the corners of a run: the documentation cannot drift from the API."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Writing a plugin", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    module = types.ModuleType("pixengine_vignette")
+    monkeypatch.setitem(sys.modules, "pixengine_vignette", module)  # as an import would
+    exec(compile(code, "README.md (Writing a plugin)", "exec"), module.__dict__)
+    plugins.register(module, "pixengine_vignette")
+    grey = tmp_path / "grey.png"
+    Image.new("RGB", (24, 24), (128, 128, 128)).save(grey)
+    preset = tmp_path / "dark.yaml"
+    preset.write_text(
+        f"steps: 80\nwidth: 24\nheight: 24\nparameterization: {{type: pixels, init_noise: 0}}\n"
+        f"losses: {{grey: {{type: target_image, image: '{grey}'}}, dark: {{type: vignette, weight: 0.5}}}}\n"
+    )
+    result = pixengine.run(str(preset), output_dir=str(tmp_path / "out"), progress=False, save_every=0)
+    image = result.tensor[0].mean(dim=0)
+    corners = torch.stack([image[0, 0], image[0, -1], image[-1, 0], image[-1, -1]])
+    # Against a flat grey target, the vignette darkens the corners and leaves the centre.
+    assert corners.max() < image[10:14, 10:14].min() - 0.15
+    assert read_run_document(result.final_path)["plugins"]["pixengine_vignette"] is not None
