@@ -38,6 +38,8 @@ from .components import (  # noqa: E402
 )
 from .errors import ConfigError, PixengineError, PluginError, WeightsNotFoundError, NonFiniteLossError  # noqa: E402
 from .api import prepare, resolve, run  # noqa: E402
+from .engine import RunResult  # noqa: E402
+from .variations import variations  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -59,4 +61,6 @@ __all__ = [
     "prepare",
     "resolve",
     "run",
+    "RunResult",
+    "variations",
 ]

@@ -3,6 +3,7 @@
     pixengine run [PRESET] [PROMPT] [key=value ...]     run a preset (default: "default")
     pixengine run --from OUTPUT.png [key=value ...]     re-run the run that wrote a PNG
     pixengine run --resume FOLDER [key=value ...]       go on with a run that stopped there
+    pixengine run PRESET --variations N [...]           N seeds, and a contact sheet of them
     pixengine presets list | show NAME [key=value ...]
     pixengine plugins list | show COMPONENT
     pixengine models list | fetch NAME
@@ -25,6 +26,7 @@ from omegaconf import OmegaConf
 
 from . import __version__
 from .api import prepare, resolve
+from .variations import variations
 from .components import KINDS
 from .config import read_yaml
 from .errors import PixengineError
@@ -51,35 +53,43 @@ def _stop_on_sigterm() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _stop_on_sigterm()
-    words, overrides = _split_run_args(args.args)
-    prompt = args.prompt
-    if args.from_image and args.resume:
-        raise PixengineError("give --from (re-run from the start) or --resume (go on), not both")
-    if args.from_image or args.resume:
-        if words:
-            option = "--from" if args.from_image else "--resume"
-            raise PixengineError(f"with {option}, give only key=value overrides, not {words!r}")
-        if args.from_image:
-            run = prepare(from_image=args.from_image, overrides=overrides)
-        else:
-            run = prepare(resume=args.resume, overrides=overrides)
+    preset, prompt, overrides = _run_arguments(args)
+    if args.variations is not None:
+        made = variations(preset, prompt, count=args.variations, overrides=overrides, from_image=args.from_image)
+        print(f"Wrote {len(made.results)} variations in {made.output_dir}, side by side in {made.sheet_path}")
+        return 0
+    if args.resume:
+        run = prepare(resume=args.resume, overrides=overrides)
     else:
-        if len(words) > 2:
-            raise PixengineError(
-                f"expected at most a preset and a prompt, got {len(words)} words: {words!r}; quote the prompt"
-            )
-        preset = words[0] if words else None
-        if len(words) == 2:
-            if prompt is not None:
-                raise PixengineError("the prompt was given twice (as a word and with --prompt)")
-            prompt = words[1]
-        run = prepare(preset, prompt, overrides=overrides)
+        run = prepare(preset, prompt, overrides=overrides, from_image=args.from_image)
     result = run.execute()
     print(f"Wrote {result.final_path}")
     print(f"Re-run it with: pixengine run --from {result.final_path}")
     if result.checkpoint_path is not None:
         print(f"Go on with it:  pixengine run --resume {result.output_dir} steps={2 * result.steps_done}")
     return 0
+
+
+def _run_arguments(args: argparse.Namespace) -> tuple[str | None, str | None, list[str]]:
+    """The preset, prompt and overrides of `pixengine run`, checked against its options."""
+    words, overrides = _split_run_args(args.args)
+    if args.from_image and args.resume:
+        raise PixengineError("give --from (re-run from the start) or --resume (go on), not both")
+    if args.variations is not None and args.resume:
+        raise PixengineError("--variations starts new runs; it cannot be combined with --resume")
+    if args.from_image or args.resume:
+        if words:
+            option = "--from" if args.from_image else "--resume"
+            raise PixengineError(f"with {option}, give only key=value overrides, not {words!r}")
+        return None, None, overrides
+    if len(words) > 2:
+        raise PixengineError(f"expected at most a preset and a prompt, got {len(words)} words: {words!r}; quote the prompt")
+    prompt = args.prompt
+    if len(words) == 2:
+        if prompt is not None:
+            raise PixengineError("the prompt was given twice (as a word and with --prompt)")
+        prompt = words[1]
+    return (words[0] if words else None), prompt, overrides
 
 
 def cmd_presets_list(args: argparse.Namespace) -> int:
@@ -202,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume", metavar="FOLDER", help="go on with the run that stopped in FOLDER (its checkpoint.pt); steps=N extends a finished one"
     )
+    run.add_argument(
+        "--variations", type=int, metavar="N", help="run N seeds (counting up from the preset's) into subfolders and write variations.png"
+    )
     run.set_defaults(func=cmd_run)
 
     presets = commands.add_parser("presets", help="list or show presets").add_subparsers(dest="action", required=True)
@@ -226,7 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse stops collecting `run`'s words at its first option (`run default --variations 4
+    # steps=10`); words after it are still the run's.
+    unknown = [item for item in extra if item.startswith("-") or args.command != "run"]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:
+        args.args = [*args.args, *extra]
     debug = args.debug or os.environ.get("PIXENGINE_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)

@@ -99,8 +99,19 @@ class JsonlLog:
         self._handle.close()
 
 
-def contact_sheet(items: Sequence[tuple[str, Image.Image]], height: int = 256, pad: int = 8) -> Image.Image:
-    """Images side by side at a common height, each labelled underneath."""
+def contact_sheet(
+    items: Sequence[tuple[str, Image.Image]], height: int = 256, pad: int = 8, columns: int | None = None
+) -> Image.Image:
+    """Images side by side at a common height, each labelled underneath; with ``columns``, in
+    rows of that many."""
+    if columns is not None and len(items) > columns:
+        rows = [contact_sheet(items[i : i + columns], height, pad) for i in range(0, len(items), columns)]
+        sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
+        y = 0
+        for row in rows:
+            sheet.paste(row, (0, y))
+            y += row.height
+        return sheet
     label_height = 18
     scaled = [(label, img.resize((max(1, round(img.width * height / img.height)), height), Image.LANCZOS)) for label, img in items]
     width = sum(img.width for _, img in scaled) + pad * (len(scaled) + 1)
