@@ -7,6 +7,7 @@
     pixengine presets list | show NAME [key=value ...]
     pixengine plugins list | show COMPONENT
     pixengine models list | fetch NAME
+    pixengine bench [PRESET] [PROMPT] [key=value ...]  time a few steps, estimate the whole run
 
 Errors meant for the user print one message and exit with status 1 (2 for usage errors,
 130 after Ctrl-C); ``--debug`` or ``PIXENGINE_DEBUG=1`` adds the traceback.
@@ -24,7 +25,7 @@ from dataclasses import MISSING
 
 from omegaconf import OmegaConf
 
-from . import __version__
+from . import __version__, bench
 from .api import prepare, resolve
 from .variations import variations
 from .components import KINDS
@@ -90,6 +91,17 @@ def _run_arguments(args: argparse.Namespace) -> tuple[str | None, str | None, li
             raise PixengineError("the prompt was given twice (as a word and with --prompt)")
         prompt = words[1]
     return (words[0] if words else None), prompt, overrides
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    words, overrides = _split_run_args(args.args)
+    if len(words) > 2:
+        raise PixengineError(f"expected at most a preset and a prompt, got {len(words)} words: {words!r}; quote the prompt")
+    preset = words[0] if words else None
+    prompt = words[1] if len(words) == 2 else None
+    timing = bench.time_preset(preset, prompt, steps=args.steps, overrides=overrides)
+    print(bench.describe(timing))
+    return 0
 
 
 def cmd_presets_list(args: argparse.Namespace) -> int:
@@ -217,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
+    timing = commands.add_parser(
+        "bench",
+        help="time a preset on this machine",
+        description="Build a preset, time a few of its steps and estimate the whole run: pixengine bench [PRESET] [PROMPT] [key=value ...]",
+    )
+    timing.add_argument("args", nargs="*", help="preset name or path, prompt, key=value overrides")
+    timing.add_argument("--steps", type=int, default=5, help="steps to time after one warm-up step (default 5)")
+    timing.set_defaults(func=cmd_bench)
+
     presets = commands.add_parser("presets", help="list or show presets").add_subparsers(dest="action", required=True)
     presets.add_parser("list", help="list registered presets").set_defaults(func=cmd_presets_list)
     show = presets.add_parser("show", help="print a preset fully resolved (inheritance, overrides, defaults)")
@@ -242,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     # argparse stops collecting `run`'s words at its first option (`run default --variations 4
     # steps=10`); words after it are still the run's.
-    unknown = [item for item in extra if item.startswith("-") or args.command != "run"]
+    unknown = [item for item in extra if item.startswith("-") or args.command not in ("run", "bench")]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if extra:
