@@ -29,12 +29,14 @@ class AugmentationChain(nn.Module):
         self.last_params = params
         return x
 
-    def replay(self, image: torch.Tensor, params: list[Any] | None = None) -> torch.Tensor:
-        """Apply the parameters of the last call (or ``params``) to ``image``."""
+    def replay(self, image: torch.Tensor, params: list[Any] | None = None, geometric_only: bool = False) -> torch.Tensor:
+        """Apply the parameters of the last call (or ``params``) to ``image``; with
+        ``geometric_only``, only the links that move pixels (for masks: no colour or noise)."""
         params = self.last_params if params is None else params
         if params is None:
             raise RuntimeError("nothing to replay: the chain has not been called yet")
         x = image
         for link, p in zip(self.links, params):
-            x = link.apply(x, p)
+            if link.geometric or not geometric_only:
+                x = link.apply(x, p)
         return x

@@ -98,6 +98,9 @@ class Augmentation(Component, nn.Module):
     """
 
     kind: ClassVar[str] = "augmentation"
+    #: True when the augmentation only moves pixels (crops, warps, flips): replaying the
+    #: geometric links on a mask gives each view's part of that mask.
+    geometric: ClassVar[bool] = False
 
     def sample(self, x: torch.Tensor) -> Any:
         return None

@@ -45,6 +45,7 @@ class Cutouts(pixengine.Augmentation):
     """Square views of the image: about 60% zoomed-in cuts and 40% wide ones (pixray's mix)."""
 
     name = "cutouts"
+    geometric = True
     Options = CutoutOptions
 
     def __init__(self, options: CutoutOptions, ctx):

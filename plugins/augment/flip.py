@@ -20,6 +20,7 @@ class Flip(KorniaAugmentation):
     """Mirror each view left-right with probability p."""
 
     name = "flip"
+    geometric = True
     Options = FlipOptions
 
     def build(self, o: FlipOptions):

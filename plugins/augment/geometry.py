@@ -31,6 +31,7 @@ class Affine(KorniaAugmentation):
     """Random rotation, shift, zoom and shear of each view (kornia RandomAffine)."""
 
     name = "affine"
+    geometric = True
     Options = AffineOptions
 
     def build(self, o: AffineOptions):
@@ -54,6 +55,7 @@ class Perspective(KorniaAugmentation):
     """Random perspective warp of each view (kornia RandomPerspective)."""
 
     name = "perspective"
+    geometric = True
     Options = PerspectiveOptions
 
     def build(self, o: PerspectiveOptions):

@@ -33,6 +33,11 @@ class ClipOptions(LossOptions):
     distance: str = option(
         "spherical", help="distance between embeddings: great-circle (pixray, VQGAN+CLIP) or 1 - cosine", choices=list(DISTANCES)
     )
+    mask: Optional[str] = option(
+        None,
+        help="where on the canvas the prompts apply: an image, white there (grey: partly); each view counts by how "
+        "much of the mask it shows, so other regions can take other prompts. Needs cutouts",
+    )
 
     def __post_init__(self):
         parse_prompts(self.prompt)  # a malformed prompt stops the run before anything loads
@@ -47,6 +52,7 @@ class ClipPrompts(pixengine.Loss):
     value = sum over models m of W_m * sum over prompts p of |w_p| * mean over views of
     sign(w_p) * d(view, p), where d is the distance between unit embeddings and a prompt past
     its stop value, or outside its step range, no longer pulls (inactive prompts count 0).
+    With a ``mask`` the mean over views is weighted by the mask's mean in each view.
     """
 
     name = "clip"
@@ -74,6 +80,15 @@ class ClipPrompts(pixengine.Loss):
         self.register_buffer("signed_stops", torch.tensor(signed_stops, device=ctx.device), persistent=False)
         self._always = all(p.start is None and p.end is None for p in self.prompts)
         self._images = {path: ctx.load_image(path, fit="cover", option="images") for path, _ in images}
+        self._mask = None
+        if options.mask:
+            if not (ctx.config is not None and ctx.config.get("augmentations")):
+                raise ConfigError(
+                    "a mask weighs the augmentation chain's views by how much of it they show; the run has no "
+                    "augmentations: add cutouts to the `augmentations` section",
+                    key="mask",
+                )
+            self._mask = ctx.load_image(options.mask, option="mask")
         # Text and image prompt embeddings, once per run: one (P, D) matrix per model.
         self.targets = [self._targets(ctx, model, prompts, images) for _, _, model in self.models]
 
@@ -89,7 +104,23 @@ class ClipPrompts(pixengine.Loss):
         return torch.cat(parts).detach()
 
     def references(self):
-        return {f"image prompt {i + 1}": image for i, image in enumerate(self._images.values())}
+        found = {f"image prompt {i + 1}": image for i, image in enumerate(self._images.values())}
+        if self._mask is not None:
+            found["mask"] = self._mask
+        return found
+
+    def view_weights(self, inputs) -> torch.Tensor | None:
+        """(V,) weights of the step's views summing to 1 (or all 0): the mask's mean in each
+        view, from the chain's geometric links replayed on the mask. None without a mask."""
+        if self._mask is None:
+            return None
+        image = inputs.image
+        if self._mask.shape[-2:] != image.shape[-2:]:  # the run grew
+            height, width = image.shape[-2:]
+            self._mask = self.ctx.load_image(self.options.mask, (width, height), option="mask")
+        mask = self._mask.mean(dim=1, keepdim=True).expand(image.shape[0], -1, -1, -1)
+        coverage = inputs.augment.replay(mask, geometric_only=True).mean(dim=(1, 2, 3))
+        return coverage / coverage.sum().clamp(min=1e-8)
 
     def _active(self, step: int, steps: int) -> torch.Tensor | None:
         if self._always:
@@ -99,12 +130,14 @@ class ClipPrompts(pixengine.Loss):
     def forward(self, inputs):
         active = self._active(inputs.step, inputs.steps)
         scale = self.magnitudes if active is None else self.magnitudes * active
+        view_weights = self.view_weights(inputs)
         total = None
         for (label, weight, model), targets in zip(self.models, self.targets):
             signed = self.distance(image_embeddings(inputs, label, model), targets) * self.signs
             # Past its stop a prompt keeps its value but passes no gradient (pixray's stop).
             gated = torch.where(signed >= self.signed_stops, signed, signed.detach())
-            term = weight * (gated.mean(dim=0) * scale).sum()
+            per_prompt = gated.mean(dim=0) if view_weights is None else view_weights @ gated
+            term = weight * (per_prompt * scale).sum()
             total = term if total is None else total + term
         return total
 
