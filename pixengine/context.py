@@ -28,6 +28,9 @@ class RunContext:
     #: The run's parameterization, set once it is built (losses built after it may read it,
     #: e.g. to anchor a latent to its starting value).
     parameterization: Any = None
+    #: The run's augmentation chain (None without augmentations), set before the losses are
+    #: built, so a loss can check what views it will get.
+    augment: Any = None
     dtype: torch.dtype = torch.float32
 
     @property

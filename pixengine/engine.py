@@ -130,6 +130,7 @@ class Run:
         self.ctx.parameterization = self.parameterization
         links = [self._build(spec).to(device) for spec in self.spec.augmentations]
         self.chain = AugmentationChain(links) if links else None
+        self.ctx.augment = self.chain
         self.losses = [(spec, self._build(spec).to(device)) for spec in self.spec.losses]
         self.parameterization.initialize(self.score_images)
         self.optimizer = self._make_optimizer()

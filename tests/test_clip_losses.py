@@ -341,7 +341,8 @@ def test_a_masked_prompt_pulls_on_its_region_more_than_elsewhere(tmp_path, tiny_
     assert 2 / 3 < plain_left / plain_right < 3 / 2  # without the mask, both sides pull alike
 
 
-def test_a_mask_needs_views(tmp_path, tiny_clip):
+@pytest.mark.parametrize("augmentations", [None, {"noise": {"type": "noise"}}], ids=["no chain", "no geometric link"])
+def test_a_mask_needs_views_of_parts_of_the_image(tmp_path, tiny_clip, augmentations):
     with pytest.raises(ConfigError, match=r"losses\.text\.mask: a mask weighs the augmentation chain's views"):
         prepare(tmp_path, {"text": {"type": "clip", "prompt": "a barn", "mask": left_half_mask(tmp_path)}},
-                models={"clip": model_section(tiny_clip)})
+                models={"clip": model_section(tiny_clip)}, augmentations=augmentations)

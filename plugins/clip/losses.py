@@ -82,10 +82,10 @@ class ClipPrompts(pixengine.Loss):
         self._images = {path: ctx.load_image(path, fit="cover", option="images") for path, _ in images}
         self._mask = None
         if options.mask:
-            if not (ctx.config is not None and ctx.config.get("augmentations")):
+            if not (ctx.augment is not None and any(link.geometric for link in ctx.augment.links)):
                 raise ConfigError(
-                    "a mask weighs the augmentation chain's views by how much of it they show; the run has no "
-                    "augmentations: add cutouts to the `augmentations` section",
+                    "a mask weighs the augmentation chain's views by how much of it they show; the run's views are "
+                    "all of the image: add cutouts to the `augmentations` section",
                     key="mask",
                 )
             self._mask = ctx.load_image(options.mask, option="mask")
