@@ -232,3 +232,16 @@ def test_the_tiny_fixture_registers_a_real_open_clip_architecture(tiny_clip):
     assert tiny_clip.arch == TINY_ARCH in open_clip.list_models()
     assert Path(tiny_clip.path).is_file()
     assert register_arch  # the helper other tests use to add more sizes
+
+
+def test_weights_for_another_image_size_load_with_a_warning(tiny_clip, tmp_path, capsys):
+    # The same tiny ViT registered for 48-pixel images: its position embeddings have 9 rows
+    # where the 32-pixel file has 4 (plus the class token). open_clip interpolates them; the
+    # user is told, since a wrong `arch` is the usual cause.
+    wider = register_arch(tmp_path, "pixengine-tiny-clip-48px", image_size=48)
+    model = build(arch=wider, pretrained=None, path=str(tiny_clip.path))
+    assert model.input_size == (48, 48)
+    err = capsys.readouterr().err
+    assert "holds position embeddings for 4 image patches and open_clip 'pixengine-tiny-clip-48px' has 9" in err
+    build(arch=tiny_clip.arch, pretrained=None, path=str(tiny_clip.path))
+    assert "position embeddings" not in capsys.readouterr().err

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import urllib.parse
 import warnings
 import zipfile
@@ -272,7 +273,15 @@ def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path
         own = getattr(model, name, None)
         if name in state and own is not None and state[name].ndim != own.ndim:
             state[name] = state[name].reshape(own.shape)
-    resize_pos_embed(state, model)
+    before = state.get("visual.positional_embedding")
+    resize_pos_embed(state, model)  # open_clip interpolates a ViT's for another image size
+    after = state.get("visual.positional_embedding")
+    if before is not None and after is not None and before.shape != after.shape:
+        print(
+            f"warning: '{path}' holds position embeddings for {before.shape[0] - 1} image patches and open_clip '{arch}' "
+            f"has {after.shape[0] - 1}; they were interpolated. If the file is of another architecture, set `arch` to it.",
+            file=sys.stderr,
+        )
     own_keys = set(model.state_dict())
     # Non-persistent buffers (attention masks) are rebuilt by the model; TorchScript saves them.
     transient = {name for name, _ in model.named_buffers()} - own_keys
