@@ -78,3 +78,15 @@ def test_every_shipped_preset_is_in_the_readme_table():
     table = readme.split("### Shipped presets", 1)[1].split("\n## ", 1)[0]
     for name in get_registry().presets:
         assert f"`{name}`" in table, f"preset {name} is missing from the README's shipped presets table"
+
+
+def test_the_readme_gallery_shows_shipped_presets_and_its_pictures_exist():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pictures = re.findall(r"!\[([a-z0-9_]+)\]\((docs/gallery/[a-z0-9_]+\.jpg)\)", (root / "README.md").read_text())
+    assert len(pictures) >= 6
+    for name, path in pictures:
+        assert name in get_registry().presets, f"the gallery shows '{name}', which is not a shipped preset"
+        assert (root / path).is_file(), f"{path} is missing: run python scripts/make_gallery.py {name}"
