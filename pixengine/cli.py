@@ -83,22 +83,23 @@ def _run_arguments(args: argparse.Namespace) -> tuple[str | None, str | None, li
             option = "--from" if args.from_image else "--resume"
             raise PixengineError(f"with {option}, give only key=value overrides, not {words!r}")
         return None, None, overrides
+    return (*_preset_and_prompt(words, args.prompt), overrides)
+
+
+def _preset_and_prompt(words: list[str], prompt: str | None = None) -> tuple[str | None, str | None]:
+    """`[PRESET] [PROMPT]` from the positional words (the prompt may also come from --prompt)."""
     if len(words) > 2:
         raise PixengineError(f"expected at most a preset and a prompt, got {len(words)} words: {words!r}; quote the prompt")
-    prompt = args.prompt
     if len(words) == 2:
         if prompt is not None:
             raise PixengineError("the prompt was given twice (as a word and with --prompt)")
         prompt = words[1]
-    return (words[0] if words else None), prompt, overrides
+    return (words[0] if words else None), prompt
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     words, overrides = _split_run_args(args.args)
-    if len(words) > 2:
-        raise PixengineError(f"expected at most a preset and a prompt, got {len(words)} words: {words!r}; quote the prompt")
-    preset = words[0] if words else None
-    prompt = words[1] if len(words) == 2 else None
+    preset, prompt = _preset_and_prompt(words)
     timing = bench.time_preset(preset, prompt, steps=args.steps, overrides=overrides)
     print(bench.describe(timing))
     return 0

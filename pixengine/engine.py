@@ -96,7 +96,6 @@ class Run:
         self._log: JsonlLog | None = None
         #: The random generators' states at the start of step ``self.step`` (for checkpoints).
         self._rng: dict | None = None
-        self._resumed = False
         self._checkpoint_path: Path | None = None
         #: Steps at which this run was resumed (recorded in its outputs).
         self._resumed_at: list[int] = []
@@ -186,7 +185,7 @@ class Run:
         settings = self.settings
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if settings.outputs.log:
-            self._log = JsonlLog(self.output_dir / "log.jsonl", append=self._resumed)
+            self._log = JsonlLog(self.output_dir / "log.jsonl", append=bool(self._resumed_at))
             self.paths.append(self._log.path)
         self._call("on_run_start", run=self)
         bar = tqdm(
@@ -374,7 +373,7 @@ class Run:
         for group, own in zip(self.optimizer.param_groups, settings):
             group.update(own)
         checkpoint.set_rng_state(payload["rng"], self.ctx.device)
-        self.step, self._rng, self._resumed = step, payload["rng"], True
+        self.step, self._rng = step, payload["rng"]
         earlier = yaml.safe_load(payload["document"]).get("resumed_at") or []
         self._resumed_at = [*earlier, step]
         with torch.no_grad():
