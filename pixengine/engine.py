@@ -266,8 +266,9 @@ class Run:
         bar.update(1)
         self._call("on_step", run=self, step=self.step, image=self._last_good, losses={**weighted, "total": total_value})
         if settings.save_every and self.step % settings.save_every == 0 and self.step < settings.steps:
-            self._save(self._last_good, self.output_dir / "steps" / f"step_{self.step:05d}.png", "running")
-            self._checkpoint("running")
+            document = self.document("running")
+            self._save(self._last_good, self.output_dir / "steps" / f"step_{self.step:05d}.png", document)
+            self._checkpoint(document)
 
     def _evaluate(self, step: int, replay: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """The image, the weighted total loss and each loss's raw value. ``replay`` makes the
@@ -323,12 +324,12 @@ class Run:
     def document(self, status: str) -> str:
         return run_document(OmegaConf.to_container(self.config), self.metadata(status))
 
-    def _save(self, image: torch.Tensor, path: Path, status: str) -> Path:
-        save_png(path, tensor_to_pil(image), self.document(status))
+    def _save(self, image: torch.Tensor, path: Path, document: str) -> Path:
+        save_png(path, tensor_to_pil(image), document)
         self.paths.append(path)
         return path
 
-    def _checkpoint(self, status: str) -> None:
+    def _checkpoint(self, document: str) -> None:
         if not self.settings.outputs.checkpoint or self.output_dir is None or self.optimizer is None:
             return
         path = checkpoint.save(
@@ -338,7 +339,7 @@ class Run:
             parameterization=self.parameterization,
             optimizer=self.optimizer,
             rng=self._rng,
-            document=self.document(status),
+            document=document,
         )
         if path not in self.paths:
             self.paths.append(path)
@@ -394,10 +395,12 @@ class Run:
         final = self._last_good if status == "nonfinite" else self._final_image()
         final_path = None
         if final is not None and self.output_dir is not None:
-            final_path = self._save(final, self.output_dir / FINAL_NAME, status)
-            self.paths.append(write_text(self.output_dir / RUN_YAML, self.document(status)))
+            # One document for the PNG, the YAML beside it and the checkpoint.
+            document = self.document(status)
+            final_path = self._save(final, self.output_dir / FINAL_NAME, document)
+            self.paths.append(write_text(self.output_dir / RUN_YAML, document))
             if status in ("finished", "interrupted"):
-                self._checkpoint(status)
+                self._checkpoint(document)
             if status == "finished":
                 for extra in self.parameterization.export(str(final_path.with_suffix(""))):
                     self.paths.append(Path(extra))
