@@ -129,10 +129,6 @@ def save_gif(path: str | Path, frames: Sequence[Image.Image], fps: int) -> Path:
     if not frames:
         raise ValueError("no frames to write")
     duration = max(1, round(1000 / fps))
-    # A GIF has one canvas size (its first frame's); frames of a run that grew are scaled to
-    # the final size so none is cropped.
-    size = frames[-1].size
-    frames = [frame if frame.size == size else frame.resize(size, Image.Resampling.BICUBIC) for frame in frames]
 
     def write(handle: IO[bytes]) -> None:
         buffer = io.BytesIO()

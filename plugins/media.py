@@ -52,6 +52,10 @@ def on_run_end(run, result):
     frames = _frames.pop(run, None)
     if frames and result.image is not None:
         frames.append(result.image)
+        # One size for the whole animation (a GIF's canvas is its first frame's): frames from
+        # before the run grew are scaled to the final size.
+        size = result.image.size
+        frames = [frame if frame.size == size else frame.resize(size, Image.Resampling.BICUBIC) for frame in frames]
         path = run.output_dir / f"animation.{outputs.animation}"
         if outputs.animation == "gif":
             save_gif(path, frames, outputs.fps)
@@ -92,7 +96,7 @@ def _write_mp4(path: Path, frames, fps: int) -> None:
     imageio = _mp4_writer()
     # ffmpeg wants a file name, so write beside the target and rename (atomic like the rest).
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    w, h = frames[-1].width // 2 * 2, frames[-1].height // 2 * 2  # the final size, made even for H.264
+    w, h = frames[0].width // 2 * 2, frames[0].height // 2 * 2  # H.264 needs even sizes
     with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1) as writer:
         for frame in frames:
             writer.append_data(np.asarray(frame.resize((w, h))))
