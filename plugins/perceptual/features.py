@@ -30,9 +30,12 @@ def feature_model(ctx, label: str, key: str = "model"):
     return model
 
 
-def choose_layers(model, label: str, layers: Sequence[str], weights: Sequence[float]) -> tuple[list[str], torch.Tensor]:
-    """The layers to use (the model's defaults when none are given) and their weights, which
-    are normalised to sum to 1 so adding layers does not change the loss's scale."""
+def choose_layers(
+    model, label: str, layers: Sequence[str], weights: Sequence[float], normalize: bool = True
+) -> tuple[list[str], torch.Tensor]:
+    """The layers to use (the model's defaults when none are given) and their weights (1 each
+    when none are given), normalised to sum to 1 unless ``normalize`` is false, so that adding
+    layers does not change the loss's scale."""
     layers = list(layers) or list(model.default_layers)
     unknown = [name for name in layers if name not in model.layer_names]
     if unknown:
@@ -51,7 +54,7 @@ def choose_layers(model, label: str, layers: Sequence[str], weights: Sequence[fl
     if (values < 0).any() or values.sum() <= 0:
         raise ConfigError("layer_weights must be non-negative with a positive sum", key="layer_weights")
     request(model, layers)
-    return layers, values / values.sum()
+    return layers, values / values.sum() if normalize else values
 
 
 def request(model, layers: Sequence[str]) -> None:

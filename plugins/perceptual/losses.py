@@ -17,6 +17,12 @@ from .statistics import distance, gram_matrix, mean_std
 
 NORMALIZE = ["relative", "mse"]
 NORMALIZE_HELP = "relative: squared error over the target's squared size, per layer (layers weigh alike); mse: plain"
+LAYER_WEIGHTINGS = ["normalized", "as_given", "inverse_channels_squared"]
+LAYER_WEIGHTING_HELP = (
+    "normalized: layer_weights scaled to sum 1, so adding layers keeps the loss's scale; as_given: used as "
+    "they are (empty: 1 each), the loss sums its layers; inverse_channels_squared: as given, each also divided "
+    "by its layer's channel count squared (with weight 10, pastiche's 10/C² per layer)"
+)
 
 
 @dataclass
@@ -25,6 +31,7 @@ class _FeatureLossOptions(LossOptions):
     layers: list[str] = option([], help="the model's layers to compare; empty: the model's default layers")
     layer_weights: list[float] = option([], help="one relative weight per layer (normalised to sum 1); empty: equal", min=0)
     normalize: str = option("relative", help=NORMALIZE_HELP, choices=NORMALIZE)
+    layer_weighting: str = option("normalized", help=LAYER_WEIGHTING_HELP, choices=LAYER_WEIGHTINGS)
 
 
 class _FeatureLoss(pixengine.Loss):
@@ -36,7 +43,9 @@ class _FeatureLoss(pixengine.Loss):
     def __init__(self, options, ctx):
         super().__init__(options, ctx)
         self.model = feature_model(ctx, options.model)
-        self.layers, weights = choose_layers(self.model, options.model, options.layers, options.layer_weights)
+        self.layers, weights = choose_layers(
+            self.model, options.model, options.layers, options.layer_weights, normalize=options.layer_weighting == "normalized"
+        )
         self.register_buffer("layer_weights", weights.to(ctx.device), persistent=False)
         if not getattr(options, "views", False):
             self._check_canvas(ctx)
@@ -58,8 +67,13 @@ class _FeatureLoss(pixengine.Loss):
         with torch.no_grad():
             return {k: v.detach() for k, v in self.model.features(images, self.layers).items()}
 
-    def weighted(self, per_layer: list[torch.Tensor]) -> torch.Tensor:
-        return (torch.stack(per_layer) * self.layer_weights).sum()
+    def weighted(self, per_layer: list[torch.Tensor], features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The layers' terms times their weights, summed (``features`` gives channel counts)."""
+        terms = torch.stack(per_layer) * self.layer_weights
+        if self.options.layer_weighting == "inverse_channels_squared":
+            channels = torch.tensor([features[l].shape[1] for l in self.layers], dtype=terms.dtype, device=terms.device)
+            terms = terms / channels.square()
+        return terms.sum()
 
 
 # -- content ---------------------------------------------------------------------------------
@@ -98,7 +112,7 @@ class Content(_FeatureLoss):
         features = step_features(inputs, self.options.model, self.model, views=False)
         targets = self.targets(tuple(image.shape[-2:]))
         return self.weighted(
-            [distance(features[l], targets[l], self.options.normalize, f"content layer {l}") for l in self.layers]
+            [distance(features[l], targets[l], self.options.normalize, f"content layer {l}") for l in self.layers], features
         )
 
 
@@ -135,7 +149,8 @@ class Style(_FeatureLoss):
             [
                 distance(gram_matrix(features[l]), self.target[l], self.options.normalize, f"Gram matrix of layer {l}")
                 for l in self.layers
-            ]
+            ],
+            features,
         )
 
 
@@ -188,5 +203,6 @@ class FeatureStats(_FeatureLoss):
             [
                 distance(self.summary(features[l]), self.target[l], self.options.normalize, f"statistics of layer {l}")
                 for l in self.layers
-            ]
+            ],
+            features,
         )
