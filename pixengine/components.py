@@ -67,6 +67,12 @@ class Parameterization(Component, nn.Module):
         ``optimizer.groups.NAME.lr`` overrides a group's rate by name."""
         return [{"name": "params", "params": [p for p in self.parameters() if p.requires_grad]}]
 
+    def project(self) -> None:
+        """Called by the engine without gradients after every optimiser step: put the parameters
+        back where they must stay (``pixels`` with ``bound: clamp`` clamps its values to [0, 1]).
+        Several evaluations inside one step (L-BFGS with ``max_iter`` above 1) happen before it,
+        so ``forward()`` must keep its output in [0, 1] on its own. Default: nothing."""
+
     def resize(self, width: int, height: int) -> None:
         """Continue at a new resolution: the image at the new size must continue the old one.
         The engine rebuilds the optimiser afterwards."""

@@ -254,6 +254,8 @@ class Run:
             self.optimizer.step(self._closure(step, total))
         else:
             self.optimizer.step()
+        with torch.no_grad():
+            self.parameterization.project()
         self.step = step + 1
         self._rng = checkpoint.rng_state(self.ctx.device)
 

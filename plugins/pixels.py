@@ -12,22 +12,36 @@ import pixengine
 from pixengine import option
 from pixengine.color import decorrelated_to_rgb, logit, rgb_to_decorrelated
 
+BOUNDS = ["sigmoid", "clamp"]
+
 
 @dataclass
 class PixelOptions:
     init_image: Optional[str] = option(None, help="image file to start from (else noise around grey)")
-    init_noise: float = option(0.5, help="standard deviation of the starting noise, in logit units", min=0)
+    init_noise: float = option(
+        0.5, help="standard deviation of the starting noise, in logit units (with either bound)", min=0
+    )
     colorspace: str = option(
         "rgb", help="optimise RGB directly, or a decorrelated colour basis (cleaner colours)", choices=["rgb", "decorrelated"]
     )
     pixel_size: int = option(1, help="side of each optimised block in output pixels (pixel art above 1)", min=1)
+    bound: str = option(
+        "sigmoid",
+        help="how pixels stay in [0, 1]: sigmoid of logits (smooth, but pure black and white barely move: the "
+        "sigmoid's gradient vanishes there), or clamp: the values themselves, put back into [0, 1] after each step "
+        "(gradients reach 0 and 1; suits L-BFGS)",
+        choices=BOUNDS,
+    )
 
 
 class Pixels(pixengine.Parameterization):
-    """Raw pixels, bounded to [0, 1] by a sigmoid.
+    """Raw pixels, kept in [0, 1] by a sigmoid or by clamping.
 
-    The parameters are logits of the image (in RGB or a decorrelated colour basis) at
-    1/pixel_size of the output resolution; the image is upsampled with nearest neighbours, so
+    The parameters are the image (in RGB or a decorrelated colour basis) at 1/pixel_size of the
+    output resolution: its logits with ``bound: sigmoid`` (``self.logits``), its values with
+    ``bound: clamp`` (``self.values``, clamped back into the RGB cube after each optimiser step
+    and passed through a clamp whose gradient is the identity, so a pixel at 0 or 1 still feels
+    which way the losses pull it). The image is upsampled with nearest neighbours, so
     pixel_size > 1 gives blocky pixel art. Starting from an image reproduces it exactly (up to
     8-bit rounding) before the first step.
     """
@@ -42,12 +56,26 @@ class Pixels(pixengine.Parameterization):
         self._start = ctx.load_image(options.init_image, option="init_image") if options.init_image else None
         if self._start is not None:
             grid = F.interpolate(self._start, size=(h, w), mode="area") if (w, h) != (ctx.width, ctx.height) else self._start
-            logits = self._to_logits(grid)
+            logits = self._from_rgb(logit(grid))
         else:
             logits = torch.zeros(1, 3, h, w, device=ctx.device)
         if options.init_noise:
             logits = logits + options.init_noise * torch.randn(logits.shape, device=ctx.device)
-        self.logits = torch.nn.Parameter(logits)
+        if self.clamped:
+            # The image itself when there is no noise (logit() would lift pure black to 1e-4).
+            start = grid if self._start is not None and not options.init_noise else torch.sigmoid(self._to_rgb(logits))
+            self.values = torch.nn.Parameter(self._from_rgb(start))
+        else:
+            self.logits = torch.nn.Parameter(logits)
+
+    @property
+    def clamped(self) -> bool:
+        return self.options.bound == "clamp"
+
+    @property
+    def field(self) -> torch.nn.Parameter:
+        """The optimised tensor: ``values`` (clamp) or ``logits`` (sigmoid)."""
+        return self.values if self.clamped else self.logits
 
     def references(self):
         return {"init image": self._start} if self._start is not None else {}
@@ -56,24 +84,33 @@ class Pixels(pixengine.Parameterization):
         size = self.options.pixel_size
         return max(1, -(-width // size)), max(1, -(-height // size))
 
-    def _to_logits(self, image: torch.Tensor) -> torch.Tensor:
-        logits = logit(image)
-        return rgb_to_decorrelated(logits) if self.options.colorspace == "decorrelated" else logits
+    def _from_rgb(self, x: torch.Tensor) -> torch.Tensor:
+        return rgb_to_decorrelated(x) if self.options.colorspace == "decorrelated" else x
+
+    def _to_rgb(self, x: torch.Tensor) -> torch.Tensor:
+        return decorrelated_to_rgb(x) if self.options.colorspace == "decorrelated" else x
 
     def forward(self) -> torch.Tensor:
-        x = self.logits
-        if self.options.colorspace == "decorrelated":
-            x = decorrelated_to_rgb(x)
-        image = torch.sigmoid(x)
+        x = self._to_rgb(self.field)
+        if self.clamped:
+            # In range after each step already; between an L-BFGS step's inner evaluations it may
+            # not be. The clamp's gradient is the identity (straight through).
+            image = x.clamp(0, 1) + (x - x.detach())
+        else:
+            image = torch.sigmoid(x)
         if self.options.pixel_size > 1:
             image = F.interpolate(image, scale_factor=self.options.pixel_size, mode="nearest")
         return image[:, :, : self.ctx.height, : self.ctx.width]
 
+    def project(self) -> None:
+        if self.clamped:
+            self.values.copy_(self._from_rgb(self._to_rgb(self.values).clamp(0, 1)))
+
     def resize(self, width: int, height: int) -> None:
         w, h = self._grid(width, height)
         with torch.no_grad():
-            grown = F.interpolate(self.logits, size=(h, w), mode="bilinear", align_corners=False)
-        self.logits = torch.nn.Parameter(grown)
+            grown = F.interpolate(self.field, size=(h, w), mode="bilinear", align_corners=False)
+        setattr(self, "values" if self.clamped else "logits", torch.nn.Parameter(grown))
 
 
 @pixengine.hookimpl

@@ -72,3 +72,60 @@ def test_color_stats_is_zero_on_its_own_image_and_positive_elsewhere():
     cat = load_image(CAT, (24, 16))
     assert loss(inputs(cat)).item() < 1e-10
     assert loss(inputs(torch.full_like(cat, 0.5))).item() > 1e-3
+
+
+def black_and_white(width=24, height=16) -> torch.Tensor:
+    """An image whose left half is pure black and right half pure white."""
+    image = torch.zeros(1, 3, height, width)
+    image[..., width // 2 :] = 1.0
+    return image
+
+
+@pytest.mark.parametrize("colorspace", ["rgb", "decorrelated"])
+def test_clamped_pixels_start_exactly_at_the_image_even_at_pure_black(colorspace, tmp_path):
+    from pixengine.images import tensor_to_pil
+
+    path = tmp_path / "bw.png"
+    tensor_to_pil(black_and_white()).save(path)
+    pixels = Pixels(PixelOptions(init_image=str(path), init_noise=0.0, colorspace=colorspace, bound="clamp"), context())
+    assert (pixels() - black_and_white()).abs().max() < 1e-6  # the sigmoid's start is 1e-4 off at 0 and 1
+    assert pixels.values.shape == (1, 3, 16, 24) and not hasattr(pixels, "logits")
+
+
+@pytest.mark.parametrize("colorspace", ["rgb", "decorrelated"])
+def test_clamped_pixels_feel_gradients_at_0_and_1_and_are_projected_back(colorspace, tmp_path):
+    pixels = Pixels(PixelOptions(init_noise=0.0, colorspace=colorspace, bound="clamp"), context())
+    with torch.no_grad():
+        pixels.values.copy_(pixels._from_rgb(black_and_white()))
+    # Pulling every pixel towards grey: black must feel the pull up, white the pull down.
+    (pixels() - 0.5).pow(2).sum().backward()
+    grad = pixels._to_rgb(pixels.values.grad)
+    assert (grad[..., :12] < -0.9).all() and (grad[..., 12:] > 0.9).all()
+    with torch.no_grad():
+        pixels.values.add_(pixels._from_rgb(torch.full((1, 3, 16, 24), 0.7)))  # the white half leaves the cube
+        image = pixels()
+        assert image.min() >= 0 and image.max() <= 1  # forward clamps...
+        pixels.project()  # ...and the projection puts the values themselves back
+        rgb = pixels._to_rgb(pixels.values)
+    assert rgb.min() >= -1e-6 and rgb.max() <= 1 + 1e-6
+    assert torch.allclose(rgb[..., :12], torch.full_like(rgb[..., :12], 0.7), atol=1e-5)
+
+
+def test_sigmoid_pixels_at_pure_black_barely_feel_a_gradient(tmp_path):
+    """Why `bound: clamp` exists: the sigmoid's derivative at logit(0) is about 1e-4."""
+    from pixengine.images import tensor_to_pil
+
+    path = tmp_path / "bw.png"
+    tensor_to_pil(black_and_white()).save(path)
+    pixels = Pixels(PixelOptions(init_image=str(path), init_noise=0.0), context())
+    (pixels() - 0.5).pow(2).sum().backward()
+    assert pixels.logits.grad.abs().max() < 1e-3
+
+
+def test_bound_is_checked_with_its_key():
+    import pixengine
+    from pixengine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'tanh' is not one of 'sigmoid', 'clamp'") as info:
+        pixengine.resolve("repaint", **{"parameterization.bound": "tanh"})
+    assert info.value.key == "parameterization.bound"
