@@ -113,6 +113,41 @@ def test_bad_layer_options_are_rejected(vgg19):
     assert info.value.key == "layer_weights"
 
 
+def _growing_ctx(vgg19, start, final):
+    from omegaconf import OmegaConf
+
+    ctx = make_ctx(*start, {"vgg": vgg19})
+    ctx.config = OmegaConf.create({"grow": [{"at": 5, "width": final[0], "height": final[1]}]})
+    return ctx
+
+
+@needs_vgg
+def test_in_a_growing_run_the_style_image_scales_with_the_canvas(vgg19):
+    """size holds at the final canvas (96 on a 64x64 canvas); at the 32x32 start the style
+    image is taken at half that, exactly as a run planned at 32x32 with size 48 would take it."""
+    options = StyleOptions(image=SWIRLS, layers=["relu1_1", "relu3_1"], size=96)
+    grown = Style(options, _growing_ctx(vgg19, (32, 32), (64, 64)))
+    assert tuple(grown.image.shape[-2:]) == (96, 96)  # the final size's reference
+    small = image(CHELSEA, 32, 32)
+    alone = Style(StyleOptions(image=SWIRLS, layers=["relu1_1", "relu3_1"], size=48), make_ctx(32, 32, {"vgg": vgg19}))
+    assert grown(_inputs(small)).item() == pytest.approx(alone(_inputs(small)).item(), rel=1e-5)
+    large = image(CHELSEA, 64, 64)
+    final = Style(options, make_ctx(64, 64, {"vgg": vgg19}))
+    assert grown(_inputs(large)).item() == pytest.approx(final(_inputs(large)).item(), rel=1e-5)
+    assert grown(_inputs(small)).item() != pytest.approx(final(_inputs(small)).item(), rel=1e-3)
+
+
+@needs_vgg
+def test_in_a_growing_run_the_content_is_fitted_from_the_file_at_each_size(vgg19):
+    """Not the start size's 32x24 copy enlarged: the grown canvas compares with the photo's detail."""
+    options = ContentOptions(image=CHELSEA, layers=["relu2_1"])
+    grown = Content(options, _growing_ctx(vgg19, (32, 24), (96, 72)))
+    photo = image(CHELSEA, 96, 72)
+    assert grown(_inputs(photo)).item() < 1e-6
+    enlarged = torch.nn.functional.interpolate(image(CHELSEA, 32, 24), size=(72, 96), mode="bicubic", align_corners=False)
+    assert grown(_inputs(enlarged)).item() > 0.01
+
+
 def test_a_model_that_is_not_a_feature_model_is_rejected():
     ctx = make_ctx(32, 32, {"clip": torch.nn.Identity()})
     with pytest.raises(ConfigError, match="not a feature model"):

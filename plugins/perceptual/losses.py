@@ -96,12 +96,17 @@ class Content(_FeatureLoss):
         super().__init__(options, ctx)
         self.image = ctx.load_image(options.image, fit=options.fit, option="image")
         self._targets: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+        for w, h in canvas_sizes(ctx)[1:]:
+            # A grown canvas gets the photo fitted from the file, not the start size's copy enlarged.
+            image = ctx.load_image(options.image, size=(w, h), fit=options.fit, option="image")
+            self._targets[(h, w)] = self.features_of(image)
 
     def references(self):
         return {"content": self.image}
 
     def targets(self, size: tuple[int, int]) -> dict[str, torch.Tensor]:
-        """The content's features at the canvas size (computed once per size; grow changes it)."""
+        """The content's features at the canvas size (h, w): computed when the run is built for
+        every size it grows to, else once per new size from the image at the start size."""
         if size not in self._targets:
             h, w = size
             self._targets[size] = self.features_of(fit_tensor(self.image, w, h, self.options.fit))
@@ -124,34 +129,69 @@ class StyleOptions(_FeatureLossOptions):
     image: str = option(help="the style image, whose textures and colours the result takes")
     size: Optional[int] = option(
         None, help="long side of the style image in pixels when its features are taken (larger: larger brush marks); "
-        "default the canvas's long side", min=16
+        "default the canvas's long side; in a run that grows, at the final canvas (scaled with smaller ones)", min=16
     )
     views: bool = option(False, help="compare the augmentation chain's views instead of the whole image")
 
 
-class Style(_FeatureLoss):
-    """Gatys style loss: distance between Gram matrices of a style image's features and the image's."""
+class _ReferenceStatistics(_FeatureLoss):
+    """Compares a summary of the image's features (``summary()``, e.g. Gram matrices) with the same
+    summary of a reference image taken at its own aspect ratio, its long side ``size``. In a run
+    that grows, ``size`` holds at the final canvas and the reference is taken at the same fraction
+    of it while the canvas is smaller, so marks keep their size relative to the picture (and each
+    stage of a coarse-to-fine run approximates the final objective)."""
 
-    name = "style"
-    Options = StyleOptions
+    #: How contact sheets label the reference, and what errors call the summary.
+    shown_as, summary_name = "target", "statistics"
 
-    def __init__(self, options: StyleOptions, ctx):
+    def __init__(self, options, ctx):
         super().__init__(options, ctx)
-        self.image = load_scaled(ctx, options.image, options.size)
-        self.target = {name: gram_matrix(f) for name, f in self.features_of(self.image).items()}
+        sizes = canvas_sizes(ctx)
+        final = max(sizes[-1])
+        self._targets: dict[int, dict[str, torch.Tensor]] = {}
+        for w, h in sizes:
+            long_side = round((options.size or final) * max(w, h) / final)
+            self.image = load_scaled(ctx, options.image, long_side)  # ends as the final size's reference
+            self._targets[max(w, h)] = {name: self.summary(f) for name, f in self.features_of(self.image).items()}
+        self.target = self._targets[max(sizes[-1])]
 
     def references(self):
-        return {"style": self.image}
+        return {self.shown_as: self.image}
+
+    def summary(self, features: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def forward(self, inputs):
         features = step_features(inputs, self.options.model, self.model, self.options.views)
+        target = self._targets.get(max(inputs.image.shape[-2:]), self.target)
         return self.weighted(
             [
-                distance(gram_matrix(features[l]), self.target[l], self.options.normalize, f"Gram matrix of layer {l}")
+                distance(self.summary(features[l]), target[l], self.options.normalize, f"{self.summary_name} of layer {l}")
                 for l in self.layers
             ],
             features,
         )
+
+
+class Style(_ReferenceStatistics):
+    """Gatys style loss: distance between Gram matrices of a style image's features and the image's."""
+
+    name = "style"
+    Options = StyleOptions
+    shown_as, summary_name = "style", "Gram matrix"
+
+    def summary(self, features: torch.Tensor) -> torch.Tensor:
+        return gram_matrix(features)
+
+
+def canvas_sizes(ctx) -> list[tuple[int, int]]:
+    """Every (width, height) the run's canvas takes, in order: the start, then each ``grow`` step's."""
+    sizes = [(ctx.width, ctx.height)]
+    for change in sorted(ctx.config.get("grow") or [], key=lambda change: change["at"]):
+        size = (int(change["width"]), int(change["height"]))
+        if size != sizes[-1]:
+            sizes.append(size)
+    return sizes
 
 
 def load_scaled(ctx, path: str, long_side: Optional[int], option_name: str = "image") -> torch.Tensor:
@@ -172,11 +212,14 @@ class FeatureStatsOptions(_FeatureLossOptions):
     statistics: str = option(
         "mean_std", help="per-channel mean and standard deviation, or the mean alone", choices=["mean_std", "mean"]
     )
-    size: Optional[int] = option(None, help="long side of the image in pixels when its features are taken; default the canvas's", min=16)
+    size: Optional[int] = option(
+        None, help="long side of the image in pixels when its features are taken; default the canvas's; "
+        "in a run that grows, at the final canvas (scaled with smaller ones)", min=16
+    )
     views: bool = option(False, help="compare the augmentation chain's views instead of the whole image")
 
 
-class FeatureStats(_FeatureLoss):
+class FeatureStats(_ReferenceStatistics):
     """Match per-channel feature statistics (mean and std) of an image, with any feature model.
 
     With ``gabor`` this is Manjunath and Ma's texture descriptor; with ``lbp`` the means are the
@@ -185,24 +228,6 @@ class FeatureStats(_FeatureLoss):
     name = "feature_stats"
     Options = FeatureStatsOptions
 
-    def __init__(self, options: FeatureStatsOptions, ctx):
-        super().__init__(options, ctx)
-        self.image = load_scaled(ctx, options.image, options.size)
-        self.target = {name: self.summary(f) for name, f in self.features_of(self.image).items()}
-
-    def references(self):
-        return {"target": self.image}
-
     def summary(self, features: torch.Tensor) -> torch.Tensor:
         mean, std = mean_std(features)
         return mean if self.options.statistics == "mean" else torch.cat([mean, std], dim=1)
-
-    def forward(self, inputs):
-        features = step_features(inputs, self.options.model, self.model, self.options.views)
-        return self.weighted(
-            [
-                distance(self.summary(features[l]), self.target[l], self.options.normalize, f"statistics of layer {l}")
-                for l in self.layers
-            ],
-            features,
-        )
