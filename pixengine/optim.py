@@ -12,7 +12,26 @@ import math
 import torch
 
 from .errors import ConfigError, did_you_mean
+from .lbfgs import ProjectedLBFGS
 from .schema import OptimizerSettings
+
+#: Optimisers pixengine adds to torch.optim's, by the name a config gives in optimizer.type.
+OWN_OPTIMIZERS: dict[str, type] = {"ProjectedLBFGS": ProjectedLBFGS}
+
+
+def optimizer_class(name: str) -> type:
+    """The optimiser class a config names: one of pixengine's own or a torch.optim class."""
+    return OWN_OPTIMIZERS.get(name) or getattr(torch.optim, name)
+
+
+def optimizer_names() -> list[str]:
+    """Every name optimizer.type accepts."""
+    builtin = (
+        name
+        for name, obj in vars(torch.optim).items()
+        if isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
+    )
+    return sorted({*builtin, *OWN_OPTIMIZERS})
 
 
 def build_optimizer(settings: OptimizerSettings, groups: list[dict]) -> torch.optim.Optimizer:
@@ -40,12 +59,12 @@ def build_optimizer(settings: OptimizerSettings, groups: list[dict]) -> torch.op
         torch_groups.append({"params": params, "lr": lr, "base_lr": lr, "name": name, **extra})
     if not torch_groups:
         raise ConfigError("the parameterization has no parameters to optimise", key="parameterization")
-    cls = getattr(torch.optim, settings.type)
+    cls = optimizer_class(settings.type)
     if issubclass(cls, torch.optim.LBFGS) and len(torch_groups) > 1:
         torch_groups = _one_group_for_lbfgs(torch_groups)
     try:
         return cls(torch_groups, lr=settings.lr, **dict(settings.args))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"{settings.type} rejected its arguments: {exc}", key="optimizer.args") from None
 
 

@@ -13,7 +13,6 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
@@ -163,12 +162,10 @@ def _component(
 
 
 def optimizer_names() -> list[str]:
-    """The torch.optim optimiser classes a config may name."""
-    return sorted(
-        name
-        for name, obj in vars(torch.optim).items()
-        if isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
-    )
+    """The optimisers a config may name: torch.optim's classes and pixengine's own."""
+    from .optim import optimizer_names as names
+
+    return names()
 
 
 def seed_value(seed: int | str) -> int:
