@@ -25,6 +25,14 @@ def test_gram_matrix_by_hand():
     f = torch.tensor([[1.0, 2.0, 0.0, -1.0], [0.0, 1.0, 3.0, 1.0]]).view(1, 2, 2, 2)
     expected = torch.tensor([[1 + 4 + 0 + 1, 0 + 2 + 0 - 1], [0 + 2 + 0 - 1, 0 + 1 + 9 + 1]]) / 4.0
     assert torch.allclose(gram_matrix(f)[0], expected)
+    # The same from channels-last features (the vgg model's layout), and so is the gradient.
+    x = torch.randn(2, 5, 3, 4)
+    last = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    assert torch.allclose(gram_matrix(last), gram_matrix(x), atol=1e-6)
+    gram_matrix(last).pow(2).sum().backward()
+    plain = x.clone().requires_grad_(True)
+    gram_matrix(plain).pow(2).sum().backward()
+    assert torch.allclose(last.grad, plain.grad, atol=1e-5)
 
 
 def test_mean_and_std_by_hand():

@@ -15,6 +15,11 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """(B, C, C): channel co-activations averaged over positions, F Fᵀ / (H W) (Gatys et al.
     sum over positions; the mean keeps the value independent of the image size)."""
     b, c, h, w = features.shape
+    if features.is_contiguous(memory_format=torch.channels_last):
+        # A view in the features' own layout: copying them to (B, C, HW) would make the gradient
+        # come back in the other layout, and adding it to the network's own cost more than the copy.
+        flat = features.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        return flat.transpose(1, 2) @ flat / (h * w)
     flat = features.reshape(b, c, h * w)
     return flat @ flat.transpose(1, 2) / (h * w)
 
@@ -22,9 +27,8 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
 def mean_std(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and standard deviation over positions, each (B, C) (Manjunath & Ma's
     texture descriptor when the features are Gabor magnitudes)."""
-    flat = features.flatten(2)
-    mean = flat.mean(dim=2)
-    std = (flat - mean[..., None]).pow(2).mean(dim=2).add(EPS).sqrt()
+    mean = features.mean(dim=(2, 3))  # over positions, whatever the memory layout
+    std = (features - mean[..., None, None]).pow(2).mean(dim=(2, 3)).add(EPS).sqrt()
     return mean, std
 
 
