@@ -15,6 +15,7 @@ from typing import IO, Any
 import yaml
 from PIL import Image, ImageDraw, PngImagePlugin
 
+from . import interpolation, safe_yaml
 from .errors import ConfigError
 
 #: The PNG text chunk that carries the run (YAML: ``config`` plus provenance metadata).
@@ -46,8 +47,9 @@ def _umask() -> int:
 
 
 def run_document(config: dict, meta: dict) -> str:
-    """The YAML that travels with an output: metadata first, then the resolved config."""
-    return yaml.safe_dump({**meta, "config": config}, sort_keys=False, allow_unicode=True)
+    """The YAML that travels with an output: metadata first, then the resolved config. Text
+    that looks like an interpolation is escaped, so the document reads back as it was."""
+    return yaml.safe_dump({**meta, "config": interpolation.escape(config)}, sort_keys=False, allow_unicode=True)
 
 
 def save_png(path: str | Path, image: Image.Image, document: str | None = None) -> Path:
@@ -63,21 +65,30 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def read_run_document(path: str | Path) -> dict:
-    """The run embedded in a PNG written by pixengine (ConfigError if there is none)."""
+    """The run embedded in a PNG written by pixengine (ConfigError if there is none).
+
+    Only the file's text chunks are read (pixengine writes its chunk before the pixels), never
+    its pixels, and the YAML is read by the same bounded reader as presets."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"'{path}' is a folder, not a PNG")
     if not path.is_file():
         raise ConfigError(f"'{path}' does not exist")
     try:
         with Image.open(path) as img:
-            img.load()
-            text = img.text.get(PNG_CHUNK) if hasattr(img, "text") else None
-    except OSError as exc:
+            text = img.info.get(PNG_CHUNK)
+    except (OSError, Image.DecompressionBombError, ValueError) as exc:
         raise ConfigError(f"'{path}' is not a readable image: {exc}") from None
     if text is None:
         raise ConfigError(f"'{path}' carries no pixengine run (no '{PNG_CHUNK}' text chunk); was it written by pixengine?")
-    document = yaml.safe_load(text)
-    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
-        raise ConfigError(f"'{path}': the '{PNG_CHUNK}' chunk holds no config")
+    return parse_run_document(str(text), f"{path} (its '{PNG_CHUNK}' chunk)")
+
+
+def parse_run_document(text: str | bytes, source: str) -> dict:
+    """A run document (metadata and ``config``) from untrusted YAML text."""
+    document = safe_yaml.load(text, source, what="run document")
+    if not isinstance(document.get("config"), dict):
+        raise ConfigError("holds no config: not a pixengine run document", source=source)
     return document
 
 

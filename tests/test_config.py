@@ -136,7 +136,7 @@ def test_unknown_option_wrong_type_choice_bound_and_required(family, tmp_path):
 
 def test_top_level_bounds_and_choices(family):
     assert "steps: -3 must be at least 0" in error_of(str(family), steps=-3)
-    assert "outputs.animation: 'avi' is not one of 'gif', 'mp4'" in error_of(str(family), **{"outputs.animation": "avi"})
+    assert "media.animation: 'avi' is not one of 'gif', 'mp4'" in error_of(str(family), **{"media.animation": "avi"})
     assert "unknown optimizer 'Adamm'; did you mean 'Adam'" in error_of(str(family), **{"optimizer.type": "Adamm"})
     assert "seed must be an integer or a string" in error_of(str(family), seed=1.5)
 
@@ -201,7 +201,7 @@ def test_yaml_is_loaded_safely(tmp_path):
 def test_malformed_override():
     with pytest.raises(ConfigError, match="override 'steps' is not of the form key=value"):
         pixengine.resolve("default", overrides=["steps"])
-    with pytest.raises(ConfigError, match=r"its value is not valid YAML \(did not find expected ',' or '\]'\)") as info:
+    with pytest.raises(ConfigError, match=r"its value is not valid YAML \(line 1, column 3: expected ',' or '\]'") as info:
         pixengine.resolve("default", overrides=["losses.style.weight=[1"])
     assert info.value.key == "losses.style.weight"
 
