@@ -9,9 +9,13 @@ The names plugin authors and scripts need are importable from here::
     @pixengine.hookimpl
     def register_losses(register):
         register(MyLoss)
+
+Names that need torch (the component base classes, ``run``...) are imported on first use, so
+commands that only read presets or a PNG's recipe start without loading torch.
 """
 
 import os
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 # OpenMP threads that spin while they wait make torch 10-70x slower whenever another process
@@ -25,42 +29,53 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
+from .api_version import API_VERSION  # noqa: E402
+from .errors import ConfigError, NonFiniteLossError, PixengineError, PluginError, WeightsNotFoundError  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
-from .options import option, NoOptions  # noqa: E402
-from .components import (  # noqa: E402
-    Augmentation,
-    CatalogEntry,
-    Loss,
-    LossOptions,
-    Model,
-    Parameterization,
-    StepInputs,
-)
-from .errors import ConfigError, PixengineError, PluginError, WeightsNotFoundError, NonFiniteLossError  # noqa: E402
-from .api import prepare, resolve, run  # noqa: E402
-from .engine import RunResult  # noqa: E402
-from .variations import variations  # noqa: E402
+from .options import FileOption, NoOptions, option  # noqa: E402
+
+#: Public names imported on first use, by the module that defines them.
+_LAZY = {
+    "Augmentation": "components",
+    "CatalogEntry": "components",
+    "Loss": "components",
+    "LossOptions": "components",
+    "Model": "components",
+    "Parameterization": "components",
+    "StepInputs": "components",
+    "prepare": "api",
+    "resolve": "api",
+    "run": "api",
+    "RunResult": "engine",
+    "RunView": "runview",
+    "variations": "seed_variations",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pixengine' has no attribute '{name}'")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",
+    "API_VERSION",
     "hookimpl",
     "option",
+    "FileOption",
     "NoOptions",
-    "Augmentation",
-    "CatalogEntry",
-    "Loss",
-    "LossOptions",
-    "Model",
-    "Parameterization",
-    "StepInputs",
     "ConfigError",
     "PixengineError",
     "PluginError",
     "WeightsNotFoundError",
     "NonFiniteLossError",
-    "prepare",
-    "resolve",
-    "run",
-    "RunResult",
-    "variations",
+    *_LAZY,
 ]

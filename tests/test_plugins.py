@@ -133,8 +133,9 @@ def test_code_registered_plugin_and_duplicate_component_names():
     module.register_parameterizations = pixengine.hookimpl(register_parameterizations)
     plugins.register(module, "dup_plugin")
     registry = plugins.get_registry()
-    assert registry.plugins["dup_plugin"].source == "registered in code"
-    assert "parameterization 'pixels' is already registered by plugin 'pixels'" in registry.plugins["dup_plugin"].error
+    info = registry.plugins["dup_plugin"]
+    assert info.source == "registered in code" and info.ok  # the plugin loads; its duplicate does not
+    assert info.refused == ["parameterization 'pixels' refused: the name belongs to plugin 'pixels' (built-in); rename it"]
     assert registry.get("parameterization", "pixels").cls.__name__ == "Pixels"
 
 
@@ -270,7 +271,7 @@ HOOKS = [name for name, obj in vars(hookspecs).items() if hasattr(obj, "pixengin
 def test_every_hook_is_documented_and_tested():
     readme = (ROOT / "README.md").read_text()
     tests = "".join(p.read_text() for p in (ROOT / "tests").glob("*.py"))
-    assert len(HOOKS) == 8
+    assert len(HOOKS) == 9
     for hook in HOOKS:
         spec = getattr(hookspecs, hook)
         assert inspect.getdoc(spec), f"hook {hook} has no docstring"
