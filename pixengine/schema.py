@@ -44,10 +44,8 @@ class GrowStep:
 
 @dataclass
 class OutputSettings:
-    animation: Optional[str] = option(None, help="also write the optimisation as 'gif' or 'mp4'", choices=["gif", "mp4"])
-    frame_every: int = option(5, help="steps between animation frames", min=1)
-    fps: int = option(12, help="animation frames per second", min=1)
-    contact_sheet: bool = option(False, help="write contact_sheet.png: input images beside the result")
+    """The files the core writes (plugins declare their own: the media plugin's ``media``)."""
+
     log: bool = option(True, help="write log.jsonl with every loss term per step")
     checkpoint: bool = option(
         True, help="write checkpoint.pt (at every save_every step and when the run stops) so `pixengine run --resume` can go on"

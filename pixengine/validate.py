@@ -44,6 +44,10 @@ class RunSpec:
     augmentations: list[ComponentSpec] = field(default_factory=list)
     losses: list[ComponentSpec] = field(default_factory=list)
     loaded: LoadedConfig | None = None
+    #: The validated settings sections plugins declared (register_settings), by section.
+    plugin_settings: dict[str, Any] = field(default_factory=dict)
+    #: Where the config came from (a preset, a PNG, a run folder, a bundle); set by resolve().
+    recipe: Any = None
 
     def components(self) -> list[ComponentSpec]:
         return [self.parameterization, *self.models, *self.augmentations, *self.losses]
@@ -62,31 +66,53 @@ def _omegaconf_problem(exc: OmegaConfBaseException) -> tuple[str | None, str]:
     return key, omegaconf_message(exc)
 
 
-def _validate_settings(loaded: LoadedConfig) -> DictConfig:
-    schema = OmegaConf.structured(RunSettings)
+def _resolved(loaded: LoadedConfig) -> dict:
+    """The loaded config with its ``${...}`` references resolved (only references to its own
+    keys can be there: :mod:`pixengine.interpolation` refused the rest when it was read)."""
     try:
-        merged = OmegaConf.merge(schema, loaded.cfg)
+        return OmegaConf.to_container(loaded.cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        key, message = _omegaconf_problem(exc)
+        raise ConfigError(f"cannot resolve: {message}", key=key, source=loaded.source_of(key or "")) from None
+
+
+def _validate_settings(loaded: LoadedConfig, resolved: dict, sections: dict[str, tuple[type, str]]) -> DictConfig:
+    """The core settings (every key but the plugins' sections), checked against RunSettings."""
+    schema = OmegaConf.structured(RunSettings)
+    core = {k: v for k, v in resolved.items() if k not in sections}
+    try:
+        merged = OmegaConf.merge(schema, core)
     except ConfigKeyError as exc:
         key, _ = _omegaconf_problem(exc)
         leaf = (key or "").split(".")[-1]
         # omegaconf names the dataclass that lacks the key (RunSettings or a nested section).
         owner = exc.object_type if dataclasses.is_dataclass(exc.object_type) else RunSettings
-        valid = [f.name for f in dataclasses.fields(owner)]
+        valid = [f.name for f in dataclasses.fields(owner)] + (list(sections) if owner is RunSettings else [])
         raise ConfigError(f"unknown key '{leaf}'; {did_you_mean(leaf, valid)}", key=key, source=loaded.source_of(key or "")) from None
     except OmegaConfBaseException as exc:
         key, message = _omegaconf_problem(exc)
         raise ConfigError(message, key=key, source=loaded.source_of(key or "")) from None
-    try:
-        resolved = OmegaConf.to_container(merged, resolve=True, throw_on_missing=True)
-    except OmegaConfBaseException as exc:
-        key, message = _omegaconf_problem(exc)
-        raise ConfigError(f"cannot resolve: {message}", key=key, source=loaded.source_of(key or "")) from None
-    cfg = OmegaConf.create(resolved)
+    cfg = OmegaConf.create(OmegaConf.to_container(merged))
     problems = _constraint_problems(OmegaConf.to_object(OmegaConf.merge(schema, cfg)), "")
     if problems:
         key, message = problems[0]
         raise ConfigError(message, key=key, source=loaded.source_of(key))
     return cfg
+
+
+def _plugin_settings(loaded: LoadedConfig, resolved: dict, sections: dict[str, tuple[type, str]]) -> dict[str, Any]:
+    """Each plugin-declared section (``register_settings``) as its validated dataclass."""
+    settings = {}
+    for section, (options_cls, plugin) in sections.items():
+        given = resolved.get(section)
+        if given is None:
+            given = {}
+        if not isinstance(given, dict):
+            raise ConfigError(
+                f"expected a mapping of settings, got {given!r}", key=section, source=loaded.source_of(section)
+            )
+        settings[section] = _options_object(options_cls, given, section, f"settings of plugin '{plugin}'", loaded)
+    return settings
 
 
 def _constraint_problems(obj: Any, prefix: str) -> list[tuple[str, str]]:
@@ -121,15 +147,21 @@ def _component(
         failed = registry.failed_plugins()
         if failed:
             hint += "\nThese plugins failed to load and may provide it:\n" + "\n".join(
-                f"  - {p.name}: {p.error}" for p in failed
+                f"  - {p.name}: {p.error or '; '.join(p.refused)}" for p in failed
             )
         raise ConfigError(f"unknown {kind} '{type_name}'; {hint}", key=type_key, source=loaded.source_of(type_key))
-    options_cls = entry.cls.Options
-    schema = OmegaConf.structured(options_cls)
     where = f"{kind} '{entry.name}' (plugin '{entry.plugin}')"
-    # 1. Names and types (omegaconf), 2. each option's own choices and bounds, 3. required
-    # options and rules across options (the dataclass's __post_init__), in that order, so each
-    # problem is reported at the most precise key.
+    options = _options_object(entry.cls.Options, section, key, where, loaded)
+    return ComponentSpec(label=label, key=key, entry=entry, options=options)
+
+
+def _options_object(options_cls: type, section: dict, key: str, where: str, loaded: LoadedConfig) -> Any:
+    """``section`` checked against the ``options_cls`` dataclass, as an instance of it.
+
+    1. Names and types (omegaconf), 2. each option's own choices and bounds, 3. required
+    options and rules across options (the dataclass's __post_init__), in that order, so each
+    problem is reported at the most precise key."""
+    schema = OmegaConf.structured(options_cls)
     try:
         merged = OmegaConf.merge(schema, section)
     except ConfigKeyError as exc:
@@ -149,7 +181,7 @@ def _component(
         full = f"{key}.{name}"
         raise ConfigError(f"{message} (option of {where})", key=full, source=loaded.source_of(full))
     try:
-        options = OmegaConf.to_object(merged)
+        return OmegaConf.to_object(merged)
     except MissingMandatoryValue as exc:
         sub, _ = _omegaconf_problem(exc)
         full = f"{key}.{sub}"
@@ -159,7 +191,6 @@ def _component(
         raise ConfigError(f"{where}: {exc.detail}", key=full, source=loaded.source_of(full)) from None
     except (ValueError, TypeError) as exc:  # raised by the Options' __post_init__
         raise ConfigError(f"{where}: {exc}", key=key, source=loaded.source_of(key)) from None
-    return ComponentSpec(label=label, key=key, entry=entry, options=options)
 
 
 def optimizer_names() -> list[str]:
@@ -179,7 +210,9 @@ def seed_value(seed: int | str) -> int:
 
 
 def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
-    cfg = _validate_settings(loaded)
+    resolved_all = _resolved(loaded)
+    cfg = _validate_settings(loaded, resolved_all, registry.settings)
+    plugin_settings = _plugin_settings(loaded, resolved_all, registry.settings)
     if cfg.seed is None:
         cfg.seed = random.SystemRandom().randrange(2**31)
     elif isinstance(cfg.seed, bool) or not isinstance(cfg.seed, (int, str)):
@@ -214,9 +247,11 @@ def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
     resolved["parameterization"] = _section_of(specs["parameterization"])
     for section_key in ("models", "augmentations", "losses"):
         resolved[section_key] = {spec.label: _section_of(spec) for spec in specs[section_key]}
+    resolved.update({section: dataclasses.asdict(value) for section, value in plugin_settings.items()})
     config = OmegaConf.create(resolved)
-    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunSettings), config))
-    spec = RunSpec(settings=settings, config=config, loaded=loaded, **specs)
+    core = {k: v for k, v in resolved.items() if k not in plugin_settings}
+    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunSettings), core))
+    spec = RunSpec(settings=settings, config=config, loaded=loaded, plugin_settings=plugin_settings, **specs)
     _check_model_labels(spec, loaded)
     _check_grow(spec, loaded)
     return spec
