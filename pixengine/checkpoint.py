@@ -85,6 +85,14 @@ def load(folder: Path) -> dict[str, Any]:
     return payload
 
 
+def read_document(folder: Path) -> dict:
+    """The run document a checkpoint carries (read by the same bounded reader as presets)."""
+    from .outputs import parse_run_document
+
+    payload = load(folder)
+    return parse_run_document(payload.get("document") or "", str(Path(folder) / CHECKPOINT_NAME))
+
+
 def restore(parameterization, optimizer, payload: dict[str, Any], path: Path) -> None:
     """Load the saved tensors into a freshly built run of the same config."""
     saved = payload["parameterization"]

@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 
 from . import __version__, bench
 from .api import prepare, resolve
-from .variations import variations
+from .seed_variations import variations
 from .components import KINDS
 from .config import read_yaml
 from .errors import PixengineError

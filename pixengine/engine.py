@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from omegaconf import OmegaConf
 from PIL import Image
 from tqdm import tqdm
@@ -36,8 +35,13 @@ from .device import choose_device, seed_everything
 from .errors import ConfigError, NonFiniteLossError, PixengineError, PluginError
 from .images import tensor_to_pil
 from .optim import apply_schedule, build_optimizer, needs_closure
-from .outputs import JsonlLog, run_document, save_png, write_text
+from .outputs import JsonlLog, parse_run_document, run_document, save_png, write_text
 from .registry import Registry
+from .resources import resolve_path
+from .rundir import RunFolderLock
+from .runview import RunView
+from .sharing.identity import sha256_of
+from .sharing.paths import declared_files
 from .validate import ComponentSpec, RunSpec, seed_value
 
 FINAL_NAME = "final.png"
@@ -75,6 +79,17 @@ def default_output_dir(preset: str) -> Path:
     return candidate
 
 
+def input_files(spec: RunSpec) -> dict[str, str]:
+    """The SHA-256 of each file the run's declared file options name (by the path as written),
+    so the run's outputs say exactly which inputs made them."""
+    files = {}
+    for _key, path in declared_files(spec):
+        local = resolve_path(path)
+        if path not in files and local.is_file():
+            files[path] = sha256_of(local)
+    return files
+
+
 class Run:
     """One run: build it with :meth:`build`, then :meth:`execute` it."""
 
@@ -100,6 +115,12 @@ class Run:
         #: Steps at which this run was resumed (recorded in its outputs).
         self._resumed_at: list[int] = []
         self._hooks = registry.manager.hook if registry.manager is not None else None
+        #: What lifecycle hooks see of this run.
+        self.view = RunView(self)
+        #: Seconds of optimisation before this process resumed the run.
+        self._seconds_before = 0.0
+        #: The SHA-256 of every file the run's options name, by the path as written.
+        self.files: dict[str, str] = {}
 
     # -- building -------------------------------------------------------------------------
 
@@ -110,6 +131,7 @@ class Run:
         device = choose_device(settings.device)
         seed = seed_value(settings.seed)
         seed_everything(seed, settings.deterministic)
+        self.files = input_files(self.spec)
         self.output_dir = Path(settings.output_dir) if settings.output_dir else default_output_dir(settings.preset)
         self.config.output_dir = str(self.output_dir)
         self.ctx = RunContext(
@@ -183,11 +205,20 @@ class Run:
         if self.ctx is None:
             self.build()
         settings = self.settings
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunFolderLock(self.output_dir).acquire()  # before anything is written into it
+        try:
+            return self._execute_locked()
+        finally:
+            lock.release()
+
+    def _execute_locked(self) -> RunResult:
+        settings = self.settings
+        # The folder says "running" from the start, so readers (a gallery, a sweep) see the run.
+        write_text(self.output_dir / RUN_YAML, self.document("running"))
         if settings.outputs.log:
             self._log = JsonlLog(self.output_dir / "log.jsonl", append=bool(self._resumed_at))
             self.paths.append(self._log.path)
-        self._call("on_run_start", run=self)
+        self._call("on_run_start")
         bar = tqdm(
             total=settings.steps,
             desc=settings.preset or "run",
@@ -264,7 +295,7 @@ class Run:
             self._log.write(record)
         bar.set_postfix({"loss": f"{total_value:.4g}", **{k: f"{v:.3g}" for k, v in list(weighted.items())[:4]}}, refresh=False)
         bar.update(1)
-        self._call("on_step", run=self, step=self.step, image=self._last_good, losses={**weighted, "total": total_value})
+        self._call("on_step", step=self.step, image=self._last_good, losses={**weighted, "total": total_value})
         if settings.save_every and self.step % settings.save_every == 0 and self.step < settings.steps:
             document = self.document("running")
             self._save(self._last_good, self.output_dir / "steps" / f"step_{self.step:05d}.png", document)
@@ -313,11 +344,14 @@ class Run:
             "status": status,
             "step": self.step,
             "steps": self.settings.steps,
+            # Seconds of optimisation (building and writing not included), across resumes.
+            "seconds": round(self._seconds_before + sum(record["seconds"] for record in self.history), 3),
             "seed": self.ctx.seed if self.ctx else None,
             "device": str(self.ctx.device) if self.ctx else None,
             "torch": str(torch.__version__),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "plugins": self.spec.plugin_versions(self.registry),
+            "files": self.files,
             **({"resumed_at": self._resumed_at} if self._resumed_at else {}),
         }
 
@@ -375,7 +409,9 @@ class Run:
             group.update(own)
         checkpoint.set_rng_state(payload["rng"], self.ctx.device)
         self.step, self._rng = step, payload["rng"]
-        earlier = yaml.safe_load(payload["document"]).get("resumed_at") or []
+        recorded = parse_run_document(payload["document"], str(Path(folder) / checkpoint.CHECKPOINT_NAME))
+        earlier = recorded.get("resumed_at") or []
+        self._seconds_before = float(recorded.get("seconds") or 0.0)
         self._resumed_at = [*earlier, step]
         with torch.no_grad():
             self._last_good = self.parameterization().detach()
@@ -394,11 +430,12 @@ class Run:
     def _finish(self, status: str) -> RunResult:
         final = self._last_good if status == "nonfinite" else self._final_image()
         final_path = None
-        if final is not None and self.output_dir is not None:
-            # One document for the PNG, the YAML beside it and the checkpoint.
-            document = self.document(status)
+        # One document for the PNG, the YAML beside it and the checkpoint.
+        document = self.document(status)
+        if final is not None:
             final_path = self._save(final, self.output_dir / FINAL_NAME, document)
-            self.paths.append(write_text(self.output_dir / RUN_YAML, document))
+        self.paths.append(write_text(self.output_dir / RUN_YAML, document))
+        if final is not None:
             if status in ("finished", "interrupted"):
                 self._checkpoint(document)
             if status == "finished":
@@ -417,9 +454,21 @@ class Run:
             history=self.history,
             checkpoint_path=self._checkpoint_path,
         )
-        self._call("on_run_end", run=self, result=result)
+        self._call("on_run_end", result=result)
         return result
 
     def _call(self, hook: str, **kwargs: Any) -> None:
-        if self._hooks is not None:
-            getattr(self._hooks, hook)(**kwargs)
+        """Call every plugin's implementation of a lifecycle hook with the run's view; one that
+        raises stops the run with a message naming the plugin and the hook."""
+        if self._hooks is None:
+            return
+        kwargs["run"] = self.view
+        # pluggy's calling order (last registered first), one plugin at a time so a failure
+        # can be pinned on its plugin.
+        for impl in reversed(getattr(self._hooks, hook).get_hookimpls()):
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except (KeyboardInterrupt, PixengineError):
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin '{impl.plugin_name}' failed in {hook}: {type(exc).__name__}: {exc}") from exc

@@ -7,7 +7,6 @@ which keeps shared configs portable between machines.
 
 from __future__ import annotations
 
-import importlib.resources
 from pathlib import Path
 
 import numpy as np
@@ -16,22 +15,9 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ConfigError
+from .resources import PACKAGE_SCHEME, resolve_path  # noqa: F401 - part of this module's API
 
-PACKAGE_SCHEME = "pkg:"
 FITS = ("cover", "contain", "stretch")
-
-
-def resolve_path(path: str | Path) -> Path:
-    """The file a preset path names (it may not exist)."""
-    text = str(path)
-    if text.startswith(PACKAGE_SCHEME):
-        package, _, inner = text[len(PACKAGE_SCHEME) :].partition("/")
-        try:
-            root = importlib.resources.files(package)
-        except ModuleNotFoundError:
-            raise ConfigError(f"'{text}' names package '{package}', which is not installed") from None
-        return Path(str(root.joinpath(inner)))
-    return Path(text).expanduser()
 
 
 def open_image(path: str | Path) -> Image.Image:

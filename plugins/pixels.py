@@ -15,7 +15,7 @@ from pixengine.color import decorrelated_to_rgb, logit, rgb_to_decorrelated
 
 @dataclass
 class PixelOptions:
-    init_image: Optional[str] = option(None, help="image file to start from (else noise around grey)")
+    init_image: Optional[str] = option(None, help="image file to start from (else noise around grey)", file="image")
     init_noise: float = option(0.5, help="standard deviation of the starting noise, in logit units", min=0)
     colorspace: str = option(
         "rgb", help="optimise RGB directly, or a decorrelated colour basis (cleaner colours)", choices=["rgb", "decorrelated"]

@@ -28,7 +28,7 @@ class ClipOptions(LossOptions):
         help="text prompts, `text:weight:stop@range | ...` (see README, 'Prompt grammar'); empty: the run's `prompt`",
     )
     images: dict[str, float] = option(
-        {}, help="image prompts: image file -> weight (negative pushes away), e.g. {'cat.jpg': 0.5}"
+        {}, help="image prompts: image file -> weight (negative pushes away), e.g. {'cat.jpg': 0.5}", file="image"
     )
     distance: str = option(
         "spherical", help="distance between embeddings: great-circle (pixray, VQGAN+CLIP) or 1 - cosine", choices=list(DISTANCES)
@@ -37,6 +37,7 @@ class ClipOptions(LossOptions):
         None,
         help="where on the canvas the prompts apply: an image, white there (grey: partly); each view counts by how "
         "much of the mask it shows, so other regions can take other prompts. Needs cutouts",
+        file="mask",
     )
 
     def __post_init__(self):

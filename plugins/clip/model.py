@@ -25,7 +25,9 @@ class OpenClipOptions:
         "are normalised; null with `path` for a file of no known tag",
     )
     path: Optional[str] = option(
-        None, help="explicit weight file (.safetensors, .pt, .bin; OpenAI's TorchScript .pt too); used instead of the cache"
+        None,
+        help="explicit weight file (.safetensors, .pt, .bin; OpenAI's TorchScript .pt too); used instead of the cache",
+        file="weights",
     )
     quick_gelu: Optional[bool] = option(
         None, help="QuickGELU activations (OpenAI-trained weights); null: as the tag says, or true for OpenAI TorchScript files"

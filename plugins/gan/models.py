@@ -63,7 +63,9 @@ def _vqgan_cache_name(name: str) -> str:
 
 @dataclass
 class VQGANOptions:
-    path: Optional[str] = option(None, help="the checkpoint file (.ckpt of taming-transformers, or a state dict .pt/.safetensors)")
+    path: Optional[str] = option(
+        None, help="the checkpoint file (.ckpt of taming-transformers, or a state dict .pt/.safetensors)", file="weights"
+    )
     checkpoint: str = option(
         "vqgan_imagenet_f16_16384",
         help="published checkpoint to look for in the cache (and download) when 'path' is not set",
@@ -163,7 +165,9 @@ def _stylegan2_cache_name(name: str) -> str:
 
 @dataclass
 class StyleGAN2Options:
-    path: Optional[str] = option(None, help="the checkpoint file: {g_ema, latent_avg} as saved by rosinality/stylegan2-pytorch")
+    path: Optional[str] = option(
+        None, help="the checkpoint file: {g_ema, latent_avg} as saved by rosinality/stylegan2-pytorch", file="weights"
+    )
     checkpoint: str = option(
         "stylegan2-ffhq-config-f",
         help="published checkpoint to look for in the cache when 'path' is not set",

@@ -67,7 +67,7 @@ class _FeatureLoss(pixengine.Loss):
 
 @dataclass
 class ContentOptions(_FeatureLossOptions):
-    image: str = option(help="the content image, whose layout the result keeps")
+    image: str = option(help="the content image, whose layout the result keeps", file="image")
     layers: list[str] = option(["conv4_2"], help="layers compared position by position (Gatys: conv4_2)")
     fit: str = option("cover", help="how the content image is fitted to the canvas", choices=list(FITS))
 
@@ -107,7 +107,7 @@ class Content(_FeatureLoss):
 
 @dataclass
 class StyleOptions(_FeatureLossOptions):
-    image: str = option(help="the style image, whose textures and colours the result takes")
+    image: str = option(help="the style image, whose textures and colours the result takes", file="image")
     size: Optional[int] = option(
         None, help="long side of the style image in pixels when its features are taken (larger: larger brush marks); "
         "default the canvas's long side", min=16
@@ -153,7 +153,7 @@ def load_scaled(ctx, path: str, long_side: Optional[int], option_name: str = "im
 
 @dataclass
 class FeatureStatsOptions(_FeatureLossOptions):
-    image: str = option(help="the image whose feature statistics to match (a texture, a style)")
+    image: str = option(help="the image whose feature statistics to match (a texture, a style)", file="image")
     statistics: str = option(
         "mean_std", help="per-channel mean and standard deviation, or the mean alone", choices=["mean_std", "mean"]
     )

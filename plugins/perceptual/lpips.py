@@ -61,9 +61,11 @@ def unit_normalise(features: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
 
 @dataclass
 class LPIPSOptions(LossOptions):
-    image: str = option(help="the target image")
+    image: str = option(help="the target image", file="image")
     model: str = option("vgg", help="label of a vgg model (arch: vgg16, weights: torchvision for calibrated LPIPS)")
-    path: Optional[str] = option(None, help="LPIPS lin weights file (vgg.pth of LPIPS v0.1); default: the lpips package's or the cache's")
+    path: Optional[str] = option(
+        None, help="LPIPS lin weights file (vgg.pth of LPIPS v0.1); default: the lpips package's or the cache's", file="weights"
+    )
     uncalibrated: bool = option(False, help="weigh every channel 1 instead of LPIPS's learned weights (works with any VGG)")
     layers: list[str] = option(list(LPIPS_LAYERS), help="layers compared (LPIPS: relu1_2, relu2_2, relu3_3, relu4_3, relu5_3)")
     fit: str = option("cover", help="how the target is fitted to the canvas", choices=list(FITS))

