@@ -14,9 +14,10 @@ from typing import Any
 from . import checkpoint
 from . import config as config_module
 from .engine import Run, RunResult
-from .errors import ConfigError
+from .errors import ConfigError, PluginError
 from .plugins import get_registry
 from .sharing.paths import check_shared_paths
+from .sharing.reproduce import missing_plugins
 from .sharing.recipes import Recipe, open_recipe
 from .validate import RunSpec, validate
 
@@ -58,14 +59,29 @@ def resolve(
         # A re-run writes to a new folder unless told otherwise, never over the original.
         base = {**recipe.config, "output_dir": None} if recipe.shared else None
     if base is not None:
+        missing = missing_plugins(recipe.metadata.get("plugins"), registry)
+        if missing:
+            raise PluginError(f"{recipe.origin}: the recipe needs plugins this machine lacks:\n" + "\n".join(f"  - {m}" for m in missing))
         loaded = config_module.load(None, registry.presets, listed, base=base, base_source=recipe.origin)
     else:
-        loaded = config_module.load(recipe.ref, registry.presets, listed)
+        try:
+            loaded = config_module.load(recipe.ref, registry.presets, listed)
+        except ConfigError as exc:
+            raise _with_failed_plugins(exc, registry) from None
     config_module.apply_overrides(loaded, mapped)
     spec = validate(loaded, registry)
     spec.recipe = recipe
     check_shared_paths(spec, recipe)
     return spec
+
+
+def _with_failed_plugins(exc: ConfigError, registry) -> ConfigError:
+    """An unknown preset may be one a broken plugin would have provided: say which failed."""
+    failed = registry.failed_plugins()
+    if not exc.detail.startswith("unknown preset") or not failed:
+        return exc
+    listing = "\n".join(f"  - {p.name}: {p.error or '; '.join(p.refused)}" for p in failed)
+    return ConfigError(f"{exc.detail}\nThese plugins failed to load and may provide it:\n{listing}", key=exc.key, source=exc.source)
 
 
 def prepare(*args: Any, resume: str | Path | None = None, **kwargs: Any) -> Run:

@@ -9,6 +9,7 @@ component as ``cls(options, ctx)`` where ``options`` is a validated ``Options`` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -34,6 +35,20 @@ class Component:
     def summary(cls) -> str:
         doc = (cls.__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
+
+    @classmethod
+    def weight_files(cls, options: Any, key: str = "") -> dict[str, "Path"]:
+        """The weight files this component loads with ``options``, by a readable name, found
+        the way the component will find them (an explicit path, the cache, a download) but
+        without loading them; raise :class:`pixengine.WeightsNotFoundError` when they cannot be
+        found. ``key`` is the component's place in the config (``models.clip``), for how-to
+        messages (``models.clip.path=FILE``). The engine records each file's SHA-256 in the run's outputs (so a recipe says
+        which weights made it) and calls this before building anything, so a missing file stops
+        the run early. Components without weight files keep the default: none.
+
+        .. versionadded:: 1.1
+        """
+        return {}
 
     def references(self) -> dict[str, "torch.Tensor"]:
         """The input images this component was given (target, style, content...), by label,

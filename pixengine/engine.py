@@ -13,6 +13,7 @@ Ctrl-C, an exception or a non-finite loss.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import sys
@@ -42,6 +43,7 @@ from .rundir import RunFolderLock
 from .runview import RunView
 from .sharing.identity import sha256_of
 from .sharing.paths import declared_files
+from .sharing.reproduce import differences, notice
 from .validate import ComponentSpec, RunSpec, seed_value
 
 FINAL_NAME = "final.png"
@@ -119,6 +121,8 @@ class Run:
         self.view = RunView(self)
         #: Seconds of optimisation before this process resumed the run.
         self._seconds_before = 0.0
+        #: The identity (file name, SHA-256) of every weight file, by component key.
+        self.weights: dict[str, dict[str, dict[str, str]]] = {}
         #: The SHA-256 of every file the run's options name, by the path as written.
         self.files: dict[str, str] = {}
 
@@ -129,6 +133,9 @@ class Run:
         if not self.spec.losses:
             raise ConfigError("a run needs at least one loss in the 'losses' section", key="losses")
         device = choose_device(settings.device)
+        # Every weight file is found (or reported missing) and identified before anything loads.
+        self.weights = self._weight_identities()
+        self._say_what_may_not_reproduce(device)
         seed = seed_value(settings.seed)
         seed_everything(seed, settings.deterministic)
         self.files = input_files(self.spec)
@@ -157,6 +164,28 @@ class Run:
         self.optimizer = self._make_optimizer()
         return self
 
+    def _weight_identities(self) -> dict[str, dict[str, dict[str, str]]]:
+        """{component key: {weights name: {file, sha256}}} for every component's weight files."""
+        identities = {}
+        for spec in self.spec.components():
+            with self._errors_named(spec):
+                files = spec.entry.cls.weight_files(spec.options, spec.key)
+            if files:
+                identities[spec.key] = {
+                    name: {"file": Path(path).name, "sha256": sha256_of(path)} for name, path in files.items()
+                }
+        return identities
+
+    def _say_what_may_not_reproduce(self, device: torch.device) -> None:
+        recipe = self.spec.recipe
+        if recipe is None or not recipe.shared:
+            return
+        here = {"pixengine": __version__, "torch": str(torch.__version__), "device": str(device),
+                "plugins": self.spec.plugin_versions(self.registry), "weights": self.weights}
+        notes = differences(recipe.metadata, here)
+        if notes:
+            print(notice(notes, recipe.origin), file=sys.stderr)
+
     @torch.no_grad()
     def score_images(self, images: torch.Tensor) -> torch.Tensor:
         """The run's total weighted loss of each image in a batch, shape (B,)."""
@@ -168,10 +197,16 @@ class Run:
         return torch.stack([torch.as_tensor(s, dtype=images.dtype, device=images.device) for s in scores])
 
     def _build(self, spec: ComponentSpec):
+        with self._errors_named(spec):
+            return spec.entry.cls(spec.options, self.ctx)
+
+    @contextlib.contextmanager
+    def _errors_named(self, spec: ComponentSpec):
+        """Errors from a component's code, named after its place in the config and its plugin."""
         entry = spec.entry
         loaded = self.spec.loaded
         try:
-            return entry.cls(spec.options, self.ctx)
+            yield
         except ConfigError as exc:
             # A component names its own option ("image"); the run knows where that lives.
             if exc.key is None:
@@ -352,6 +387,7 @@ class Run:
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "plugins": self.spec.plugin_versions(self.registry),
             "files": self.files,
+            "weights": self.weights,
             **({"resumed_at": self._resumed_at} if self._resumed_at else {}),
         }
 

