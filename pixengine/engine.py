@@ -149,6 +149,8 @@ class Run:
             seed=seed,
             config=self.config,
             output_dir=self.output_dir,
+            # A shared recipe's files were vetted by name (sharing.paths); components may open those.
+            allowed_files=set(self.files) if self.spec.recipe is not None and self.spec.recipe.shared else None,
         )
         for spec in self.spec.models:
             model = self._build(spec).to(device).eval()
@@ -392,7 +394,7 @@ class Run:
         }
 
     def document(self, status: str) -> str:
-        return run_document(OmegaConf.to_container(self.config), self.metadata(status))
+        return run_document(OmegaConf.to_container(self.config, resolve=True), self.metadata(status))
 
     def _save(self, image: torch.Tensor, path: Path, document: str) -> Path:
         save_png(path, tensor_to_pil(image), document)

@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
+from . import interpolation
 from .config import LoadedConfig
 from .errors import ConfigError, did_you_mean, omegaconf_message
 from .options import check_constraints, describe
@@ -70,7 +71,8 @@ def _resolved(loaded: LoadedConfig) -> dict:
     """The loaded config with its ``${...}`` references resolved (only references to its own
     keys can be there: :mod:`pixengine.interpolation` refused the rest when it was read)."""
     try:
-        return OmegaConf.to_container(loaded.cfg, resolve=True, throw_on_missing=True)
+        # Escaped again: once resolved, text is final (a literal "${...}" must stay text).
+        return interpolation.escape(OmegaConf.to_container(loaded.cfg, resolve=True, throw_on_missing=True))
     except OmegaConfBaseException as exc:
         key, message = _omegaconf_problem(exc)
         raise ConfigError(f"cannot resolve: {message}", key=key, source=loaded.source_of(key or "")) from None
@@ -135,7 +137,8 @@ def _component(
         raise ConfigError(
             f"expected a mapping {{type: NAME, ...options}}, got {section!r}", key=key, source=loaded.source_of(key)
         )
-    section = dict(section)
+    # Plain data with its text still escaped: reading a DictConfig's values would resolve it.
+    section = OmegaConf.to_container(section, resolve=False) if isinstance(section, DictConfig) else dict(section)
     implied = "type" not in section
     type_name = section.pop("type", label)
     type_key = key if implied else f"{key}.type"
@@ -243,14 +246,15 @@ def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
         ]
 
     # Write every component's full options back so the saved config is complete.
-    resolved = OmegaConf.to_container(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["parameterization"] = _section_of(specs["parameterization"])
     for section_key in ("models", "augmentations", "losses"):
         resolved[section_key] = {spec.label: _section_of(spec) for spec in specs[section_key]}
     resolved.update({section: dataclasses.asdict(value) for section, value in plugin_settings.items()})
-    config = OmegaConf.create(resolved)
+    # The resolved text is final: escaped, so text that looks like ${...} stays text.
+    config = OmegaConf.create(interpolation.escape(resolved))
     core = {k: v for k, v in resolved.items() if k not in plugin_settings}
-    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunSettings), core))
+    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunSettings), interpolation.escape(core)))
     spec = RunSpec(settings=settings, config=config, loaded=loaded, plugin_settings=plugin_settings, **specs)
     _check_model_labels(spec, loaded)
     _check_grow(spec, loaded)

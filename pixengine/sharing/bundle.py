@@ -197,7 +197,7 @@ def write_bundle(source: str | Path, dest: str | Path, *, overrides: list[str] |
     spec = resolve(source, overrides=overrides or [])
     registry = get_registry()
     recipe = spec.recipe
-    config = OmegaConf.to_container(spec.config)
+    config = OmegaConf.to_container(spec.config, resolve=True)
     config["output_dir"] = None
 
     members: dict[str, Path] = {}

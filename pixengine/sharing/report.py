@@ -164,7 +164,7 @@ def resolved_config(ref: str) -> tuple[dict, dict[str, str]]:
     from .paths import declared_files
 
     spec = resolve(ref)
-    config = OmegaConf.to_container(spec.config)
+    config = OmegaConf.to_container(spec.config, resolve=True)
     config.pop("output_dir", None)  # where a run writes says nothing about the picture
     identities = {}
     for key, path in declared_files(spec):

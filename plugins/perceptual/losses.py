@@ -142,6 +142,7 @@ class Style(_FeatureLoss):
 def load_scaled(ctx, path: str, long_side: Optional[int], option_name: str = "image") -> torch.Tensor:
     """An image at its own aspect ratio, its long side ``long_side`` (default the canvas's):
     statistics need no alignment with the canvas, so nothing is cropped."""
+    ctx.check_file(path, option_name)
     w, h = open_image(path).size
     scale = (long_side or max(ctx.width, ctx.height)) / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
