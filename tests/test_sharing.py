@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import zipfile
 
@@ -199,3 +200,35 @@ def test_info_and_presets_list_do_not_import_torch(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe, str(made.final_path), str(made.output_dir)],
                           capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": ""})
     assert done.stdout.strip() == "[]"
+
+
+def test_the_readme_preset_pack_installs_and_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's preset pack, built from its text, is found without importing it and runs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("**Preset packs.**", 1)[1]
+    toml = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    preset = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    source = tmp_path / "pixengine-sunsets"
+    package = source / "pixengine_sunsets"
+    package.mkdir(parents=True)
+    (source / "pyproject.toml").write_text(toml)
+    (package / "__init__.py").write_text("raise RuntimeError('a preset pack is never imported to find its presets')\n")
+    (package / "sunset_repaint.yaml").write_text(preset)
+    Image.new("RGB", (16, 16), (250, 120, 40)).save(package / "sunset.png")
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(site), str(source)], check=True, capture_output=True)
+    monkeypatch.syspath_prepend(str(site))
+    plugins.reset()
+    code, out, _ = run_cli(capsys, "presets", "list")
+    assert code == 0 and re.search(r"^sunset_repaint +The cat repainted in the colours of a sunset  \[sunsets\]$", out, re.M)
+    # Running it reads its asset through pkg: (importlib.resources), which does import the package.
+    (package / "__init__.py").write_text("")
+    (site / "pixengine_sunsets" / "__init__.py").write_text("")
+    result = pixengine.run("sunset_repaint", **SMALL, output_dir=str(tmp_path / "o"))
+    assert result.status == "finished"
+    assert read_run_document(result.final_path)["config"]["losses"]["colors"]["image"] == "pkg:pixengine_sunsets/sunset.png"
