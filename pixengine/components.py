@@ -118,12 +118,31 @@ class Augmentation(Component, nn.Module):
     geometric: ClassVar[bool] = False
 
     def sample(self, x: torch.Tensor) -> Any:
+        """Draw this link's random parameters for the batch ``x`` (the output of the previous
+        link): crop boxes, angles, flip decisions... Any object ``apply`` understands. Draw
+        from torch's global generator (the run seeds it and checkpoints its state), never
+        from an unseeded source, so runs reproduce and resume exactly. The default draws
+        nothing (``None``): a deterministic link.
+
+        .. versionadded:: 1.0
+        """
         return None
 
     def apply(self, x: torch.Tensor, params: Any) -> torch.Tensor:  # pragma: no cover
+        """Apply the parameters ``params`` (from :meth:`sample`) to ``x`` and return the new
+        batch, differentiably. Called again with the same ``params`` to replay the views on
+        another input (the start image, a mask, the image at another size), so it must
+        depend on nothing but ``x`` and ``params``. A geometric link (``geometric = True``)
+        must only move pixels: a mask replayed through it must still line up with the image.
+
+        This overrides ``torch.nn.Module.apply``, which augmentations do not use.
+
+        .. versionadded:: 1.0
+        """
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``apply(x, sample(x))``: one fresh random draw."""
         return self.apply(x, self.sample(x))
 
 
@@ -145,7 +164,9 @@ class StepInputs:
 
     #: The parameterization's output, (B, 3, H, W) in [0, 1].
     image: torch.Tensor
-    #: The augmentation chain's views of ``image``, or None when the run has no chain.
+    #: The augmentation chain's views of ``image`` (N, 3, h, w), or None when the run has no
+    #: augmentations (its ``augmentations`` section is empty). Losses that need views (CLIP)
+    #: should say so with a ConfigError at build time, by checking ``ctx.augment``.
     views: torch.Tensor | None
     #: 0-based step index and the run's step count. ``step`` is -1 when the engine scores
     #: candidate images for a parameterization's ``initialize``; keep no state from such calls.

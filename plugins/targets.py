@@ -71,7 +71,7 @@ class ColorStatsOptions(LossOptions):
         choices=["moments", "covariance", "histogram"],
     )
     colorspace: str = option("lab", help="colour space the statistics are taken in", choices=["rgb", "lab"])
-    fit: str = option("cover", choices=list(FITS))
+    fit: str = option("cover", help="how the image is fitted to the canvas before its statistics are taken", choices=list(FITS))
     projections: int = option(16, help="histogram: colour directions the distributions are compared along", min=1, max=256)
 
 

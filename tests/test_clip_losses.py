@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from clip_fixtures import make_tiny_clip
+from pixengine.testing.tiny_clip import make_tiny_clip
 from PIL import Image
 
 import pixengine
@@ -273,7 +273,7 @@ def test_the_runs_prompt_is_used_when_the_loss_has_none(tmp_path, tiny_clip):
 
 def test_losses_refuse_models_that_are_not_clip():
     ctx = types.SimpleNamespace(model=lambda label: types.SimpleNamespace(name="vgg"), models={})
-    with pytest.raises(ConfigError, match="model 'style' is a 'vgg', not a CLIP model"):
+    with pytest.raises(ConfigError, match=r"model 'style' \(type 'vgg'\) does not provide ImageTextEmbedder"):
         clip_models(ctx, {"style": 1.0})
     with pytest.raises(ConfigError, match="at least one CLIP model"):
         clip_models(ctx, {})

@@ -10,6 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 import pixengine
+from pixengine.testing import make_plugin
 from pixengine.errors import ConfigError
 
 
@@ -164,9 +165,7 @@ def test_post_init_errors_are_reported_with_the_key(tmp_path):
         name = "range"
         Options = RangeOptions
 
-    module = types.ModuleType("range_plugin")
-    module.register_losses = pixengine.hookimpl(lambda register: register(Range))
-    plugins.register(module, "range_plugin")
+    plugins.register(make_plugin(Range, name="range_plugin"), "range_plugin")
     write(tmp_path, "r.yaml", "losses: {r: {type: range, low: 2, high: 1}}\n")
     message = error_of(str(tmp_path / "r.yaml"))
     assert message == f"{tmp_path / 'r.yaml'}: losses.r: loss 'range' (plugin 'range_plugin'): low (2.0) must be below high (1.0)"

@@ -95,7 +95,7 @@ def test_bad_layer_options_are_rejected(vgg19):
 
 def test_a_model_that_is_not_a_feature_model_is_rejected():
     ctx = make_ctx(32, 32, {"clip": torch.nn.Identity()})
-    with pytest.raises(ConfigError, match="not a feature model"):
+    with pytest.raises(ConfigError, match="does not provide FeatureExtractor"):
         FeatureStats(FeatureStatsOptions(image=SWIRLS, model="clip"), ctx)
 
 

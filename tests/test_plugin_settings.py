@@ -30,6 +30,7 @@ def stamp_plugin(seen: list) -> types.ModuleType:
             run.write_file(f"{settings.label}-{step}.txt", str(step).encode())
         seen.append((run.step, run.steps, run.size, run.preset, len(run.history)))
 
+    # Written out by hand once, as a plugin module would be; the other tests use the kit.
     module = types.ModuleType("stamper")
     module.register_settings = pixengine.hookimpl(register_settings)
     module.on_step = pixengine.hookimpl(on_step)
@@ -60,11 +61,8 @@ def test_without_the_plugin_its_section_is_an_unknown_key():
         pixengine.resolve("repaint", **{"stamp.every": 2})
 
 
-def test_a_section_named_like_a_core_key_or_taken_is_refused_alone():
-    module = types.ModuleType("greedy")
-    module.register_settings = pixengine.hookimpl(lambda register: [register("steps", StampSettings), register("media", StampSettings)])
-    plugins.register(module, "greedy")
-    info = plugins.get_registry().plugins["greedy"]
+def test_a_section_named_like_a_core_key_or_taken_is_refused_alone(pixengine_plugin):
+    info = pixengine_plugin(settings={"steps": StampSettings, "media": StampSettings}, name="greedy")
     assert info.ok
     assert info.refused == [
         "settings section 'steps' refused: it is a core key",
@@ -72,25 +70,21 @@ def test_a_section_named_like_a_core_key_or_taken_is_refused_alone():
     ]
 
 
-def test_a_lifecycle_hook_that_raises_is_named_and_the_run_keeps_its_image(quick, tmp_path):
+def test_a_lifecycle_hook_that_raises_is_named_and_the_run_keeps_its_image(quick, tmp_path, pixengine_plugin):
     def on_step(run, step, image, losses):
         if step == 2:
             raise ValueError("disk quota")
 
-    module = types.ModuleType("faulty")
-    module.on_step = pixengine.hookimpl(on_step)
-    plugins.register(module, "faulty")
+    pixengine_plugin(hooks={"on_step": on_step}, name="faulty")
     with pytest.raises(PluginError, match=r"plugin 'faulty' failed in on_step: ValueError: disk quota"):
         pixengine.run("repaint", steps=4, width=16, height=16, **quick)
     document = read_run_document(tmp_path / "out" / "final.png")
     assert document["status"] == "failed" and document["step"] == 2
 
 
-def test_the_run_view_is_read_only(quick):
+def test_the_run_view_is_read_only(quick, pixengine_plugin):
     views = []
-    module = types.ModuleType("peek")
-    module.on_run_start = pixengine.hookimpl(lambda run: views.append(run))
-    plugins.register(module, "peek")
+    pixengine_plugin(hooks={"on_run_start": lambda run: views.append(run)}, name="peek")
     pixengine.run("repaint", steps=1, width=16, height=16, **quick)
     view = views[0]
     with pytest.raises(AttributeError):

@@ -5,13 +5,13 @@ says why."""
 from __future__ import annotations
 
 import json
-import types
 from pathlib import Path
 
 import pytest
 import torch
 
 import pixengine
+from pixengine.testing import make_plugin
 from pixengine import checkpoint, plugins
 from pixengine.errors import PixengineError
 from pixengine.outputs import read_run_document
@@ -24,9 +24,7 @@ def interrupt_at(step_to_stop: int) -> None:
         if step == step_to_stop:
             raise KeyboardInterrupt
 
-    module = types.ModuleType("interrupter")
-    module.on_step = pixengine.hookimpl(on_step)
-    plugins.register(module, "interrupter")
+    plugins.register(make_plugin(name="interrupter", hooks={"on_step": on_step}), "interrupter")
 
 
 def stopped_then_resumed(preset: str, stop: int, settings: dict, output_dir: Path) -> pixengine.RunResult:

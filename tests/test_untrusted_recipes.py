@@ -415,10 +415,10 @@ def test_a_zip_bomb_is_refused_before_decompression(tmp_path):
 
 def test_a_component_cannot_open_a_shared_recipes_file_through_an_undeclared_option(finished_run, tmp_path, quick):
     """Defence in depth: a plugin that forgot file='image' cannot be used to read the receiver's files."""
-    import types
     from dataclasses import dataclass
 
     from pixengine import option, plugins
+    from pixengine.testing import make_plugin
 
     @dataclass
     class CarelessOptions(pixengine.LossOptions):
@@ -435,9 +435,7 @@ def test_a_component_cannot_open_a_shared_recipes_file_through_an_undeclared_opt
         def forward(self, inputs):
             return (inputs.image - self.picture).abs().mean()
 
-    module = types.ModuleType("careless")
-    module.register_losses = pixengine.hookimpl(lambda register: register(Careless))
-    plugins.register(module, "careless")
+    plugins.register(make_plugin(Careless, name="careless"), "careless")
     own = pixengine.run("repaint", **SMALL, output_dir=str(tmp_path / "own"), **{"losses.c.type": "careless"})
     private = tmp_path / "private.png"
     Image.new("RGB", (8, 8), "red").save(private)
