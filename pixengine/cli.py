@@ -280,6 +280,17 @@ def cmd_plugins_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugins_new(args: argparse.Namespace) -> int:
+    from .scaffold import create
+
+    made = create(args.name, args.kind, args.output)
+    print(f"Wrote a {made.kind} plugin in {made.folder}:")
+    for path in made.files:
+        print(f"  {path.relative_to(made.folder)}")
+    print(f"Next: cd {made.folder} && pip install -e '.[test]' && pytest && pixengine run {made.name}_demo")
+    return 0
+
+
 def cmd_models_list(args: argparse.Namespace) -> int:
     from .plugins import get_registry
 
@@ -382,6 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
     pshow = plugins.add_parser("show", help="a component's documentation and options")
     pshow.add_argument("component", help="component name, or KIND:NAME")
     pshow.set_defaults(func=cmd_plugins_show)
+    new = plugins.add_parser(
+        "new", help="write a ready plugin package (component, preset, tests, README)",
+        description="Write a plugin package: a pyproject with the entry points, a working component of the chosen kind "
+        "(or a preset pack with an asset), a preset using it, tests using pixengine.testing, and a README.",
+    )
+    new.add_argument("name", help="the plugin's name: lowercase letters, digits and '_' (the component is named after it)")
+    new.add_argument("--kind", choices=["loss", "parameterization", "augmentation", "model", "presets"], default="loss")
+    new.add_argument("-o", "--output", metavar="DIR", help="where to write it (default ./pixengine-NAME)")
+    new.set_defaults(func=cmd_plugins_new)
 
     models = commands.add_parser("models", help="list or fetch model weights").add_subparsers(dest="action", required=True)
     models.add_parser("list", help="known models and whether their weights are on this machine").set_defaults(func=cmd_models_list)
