@@ -8,6 +8,8 @@
     pixengine plugins list | show COMPONENT
     pixengine models list | fetch NAME
     pixengine bench [PRESET] [PROMPT] [key=value ...]  time a few steps, estimate the whole run
+    pixengine sweep SPEC.yaml | PRESET --grid K=V1,V2 --seeds N   many runs (see pixengine.sweep)
+    pixengine info SWEEP_DIR                           a sweep's status and best runs
 
 Errors meant for the user print one message and exit with status 1 (2 for usage errors,
 130 after Ctrl-C); ``--debug`` or ``PIXENGINE_DEBUG=1`` adds the traceback.
@@ -256,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = models.add_parser("fetch", help="download a model's weights into the cache")
     fetch.add_argument("name")
     fetch.set_defaults(func=cmd_models_fetch)
+
+    from .sweep.cli import add_parser as add_sweep_parser
+
+    add_sweep_parser(commands)  # sweep, and info (for sweep and run folders)
     return parser
 
 
@@ -264,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     # argparse stops collecting `run`'s words at its first option (`run default --variations 4
     # steps=10`); words after it are still the run's.
-    unknown = [item for item in extra if item.startswith("-") or args.command not in ("run", "bench")]
+    unknown = [item for item in extra if item.startswith("-") or args.command not in ("run", "bench", "sweep")]
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if extra:
