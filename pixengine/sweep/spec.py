@@ -81,11 +81,12 @@ class SweepSpec:
 
 
 def _flat(mapping: dict, prefix: str = "") -> dict[str, Any]:
-    """Nested overrides as dotted keys (``{optimizer: {lr: 1}}`` -> ``optimizer.lr``)."""
+    """Nested overrides as dotted keys (``{optimizer: {lr: 1}}`` -> ``optimizer.lr``); a
+    ``{log: [low, high]}`` range is a value, not a level."""
     flat = {}
     for key, value in mapping.items():
         path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict) and value and set(value) != {"log"}:
             flat.update(_flat(value, path))
         else:
             flat[path] = value

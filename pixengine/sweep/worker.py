@@ -9,18 +9,23 @@ A task is plain data (it crosses process and machine boundaries):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
+import sys
 import tempfile
 import time
 import types
 from pathlib import Path
 from typing import Any
 
-from ..rundir import LOCK_NAME, summarize
+from ..rundir import LOCK_NAME, is_locked, summarize
 from .folder import TOKEN_NAME
 
 PLUGIN_NAME = "pixengine-sweep-rungs"
+#: Seconds a task waits for a run folder that another process still holds.
+LOCK_WAIT = 60.0
 #: The step the run in this process stops at (a halving rung), or None.
 _stop_at: int | None = None
 
@@ -59,8 +64,8 @@ def _reached(folder: Path, stop_at: int | None) -> bool:
         summary = summarize(folder)
     except Exception:
         return False
-    if summary.status in ("finished", "failed", "nonfinite"):
-        return True
+    if summary.status in ("finished", "nonfinite"):
+        return True  # (a run that failed is tried again by a later driver)
     return stop_at is not None and summary.status == "stopped" and summary.step >= stop_at
 
 
@@ -72,24 +77,44 @@ def run_in_folder(task: dict, folder: Path) -> str | None:
 
     if _reached(folder, task.get("stop_at")):
         return None
+    _wait_for_lock(folder)
     install_rung_stopper()
     _stop_at = task.get("stop_at")
+    captured = io.StringIO()
     try:
         resumable = False
         try:
             resumable = summarize(folder).resumable
         except Exception:
             pass
-        if resumable:
-            pixengine.run(resume=folder, progress=False)
-        else:
-            overrides = {**task["overrides"], "output_dir": str(folder), "progress": False}
-            pixengine.run(task["recipe"], task.get("prompt"), overrides=overrides)
+        with contextlib.redirect_stderr(captured):
+            if resumable:
+                pixengine.run(resume=folder, progress=False)
+            else:
+                overrides = {**task["overrides"], "output_dir": str(folder), "progress": False}
+                pixengine.run(task["recipe"], task.get("prompt"), overrides=overrides)
     except PixengineError as exc:
         return str(exc)
     finally:
         _stop_at = None
+        _forward(task["id"], captured.getvalue())
     return None
+
+
+def _forward(run_id: str, text: str) -> None:
+    """Pass on what a run printed (warnings), except the engine's line on how it ended, which
+    the driver reports for every run anyway."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("Run ")]
+    for line in lines:
+        print(f"[{run_id}] {line}", file=sys.stderr)
+
+
+def _wait_for_lock(folder: Path, timeout: float = LOCK_WAIT) -> None:
+    """A run folder still held by a process of an earlier driver (ending its run after that
+    driver was killed) is waited for a little, instead of failing the run as busy."""
+    deadline = time.monotonic() + timeout
+    while is_locked(folder) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _shares_filesystem(task: dict) -> bool:
