@@ -70,25 +70,27 @@ class RayExecutor:
         ray = _import_ray()
         self._ray = ray
         self._owned = False
-        if address in (None, "", "local"):
-            address = None if address != "local" else "local"
         if ray.is_initialized():
             pass  # a runtime this process started already (a notebook, a test): use it
-        elif address is None or address == "local":
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, address="local" if address == "local" else None)
+        elif address in (None, "", "local"):
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
             self._owned = True
         else:
-            check_address(address)
+            if address != "auto":  # "auto": the cluster this machine is a node of, found by Ray
+                check_address(address)
             os.environ.setdefault("RAY_gcs_rpc_server_connect_timeout_s", str(int(CONNECT_TIMEOUT)))
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            try:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            except ConnectionError as exc:
+                raise PixengineError(f"cannot join the Ray cluster at {address}: {exc}") from None
             self._owned = True
         resources = ray.cluster_resources()
         self.gpus = gpus_for(device, float(resources.get("GPU", 0)), gpus_per_run)
         if self.gpus and not resources.get("GPU"):
+            self.close()
             raise PixengineError(f"the runs ask for a GPU (device {device}) and the Ray cluster has none")
         self.cpus = cpus_per_run
-        self.address = address or "a local Ray runtime"
+        self.address = address if address not in (None, "", "local") else "a local Ray runtime"
         self._remote = ray.remote(_execute).options(num_cpus=self.cpus, num_gpus=self.gpus,
                                                      max_retries=retries, retry_exceptions=False)
 
