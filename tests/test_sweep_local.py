@@ -51,6 +51,12 @@ def test_a_2x2_grid_makes_run_folders_index_and_labelled_sheet_each_equal_to_its
     assert main(["sweep", "repaint", *GRID, *TINY, "-o", str(out)]) == 0
     assert "[1/" not in capsys.readouterr().out
     assert before == {run: (out / "runs" / run / "run.yaml").read_bytes() for run in runs}
+    # The index is rebuilt from the run folders alone.
+    written = (out / "index.jsonl").read_text()
+    (out / "index.jsonl").unlink()
+    from pixengine.sweep import index
+
+    assert [json.dumps(line, default=str) for line in index.build(out)] == written.splitlines()
     # pixengine info reads the folders.
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
@@ -134,3 +140,14 @@ def test_best_of_n_stops_the_worst_early_and_only_k_finish_each_as_if_run_alone(
     reference = alone(tmp_path, winner, overrides, settings)
     assert np.array_equal(pixels(out / "runs" / winner / "final.png"), pixels(reference / "final.png"))
     assert "steps run: 16 of 32 (50%)" in capsys.readouterr().out
+
+
+def test_a_second_driver_on_the_same_sweep_folder_is_refused(tmp_path, capsys):
+    from pixengine.sweep.folder import SweepLock
+
+    out = tmp_path / "sw"
+    with SweepLock(out):  # as a driver running this sweep holds it
+        code = main(["sweep", "repaint", "--seeds", "2", *TINY, "-o", str(out)])
+    assert code == 1
+    assert f"the sweep in '{out}' is being run by process {os.getpid()}" in capsys.readouterr().err
+    assert not (out / "runs").exists()
