@@ -10,6 +10,7 @@
     pixengine plugins list | show COMPONENT | new NAME
     pixengine models list | fetch NAME
     pixengine bench [RECIPE] [PROMPT] [key=value ...]  time a few steps, estimate the whole run
+    pixengine sweep SPEC.yaml | RECIPE --grid K=V1,V2 --seeds N   many runs (see pixengine.sweep)
 
 A RECIPE is a preset name or .yaml file, a PNG written by pixengine, a run folder or a bundle.
 
@@ -138,11 +139,12 @@ def cmd_share(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    target = Path(args.file)
-    if target.is_dir() and (target / "sweep.json").is_file():  # a sweep folder (pixengine sweep)
+    from .sweep.folder import is_sweep
+
+    if Path(args.file).is_dir() and is_sweep(args.file):
         from .sweep import describe
 
-        print(describe(target))
+        print(describe(args.file))
         return 0
     from .sharing.report import info_text
 
@@ -408,6 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = models.add_parser("fetch", help="download a model's weights into the cache")
     fetch.add_argument("name")
     fetch.set_defaults(func=cmd_models_fetch)
+
+    from .sweep.cli import add_parser as add_sweep_parser
+
+    add_sweep_parser(commands)
     return parser
 
 
@@ -416,7 +422,7 @@ def _debug(args: argparse.Namespace) -> bool:
 
 
 #: Commands whose trailing words may follow their options (`run default --variations 4 steps=10`).
-_WORDY = ("run", "bench", "share")
+_WORDY = ("run", "bench", "share", "sweep")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,6 +125,8 @@ class Run:
         self.weights: dict[str, dict[str, dict[str, str]]] = {}
         #: The SHA-256 of every file the run's options name, by the path as written.
         self.files: dict[str, str] = {}
+        #: Why a hook asked the run to stop early (``RunView.stop``); None while it goes on.
+        self.stop_reason: str | None = None
 
     # -- building -------------------------------------------------------------------------
 
@@ -272,6 +274,9 @@ class Run:
             for step in range(self.step, settings.steps):
                 self._grow(step)
                 self._one_step(step, bar)
+                if self.stop_reason is not None and self.step < settings.steps:
+                    status = "stopped"  # asked by a hook: ends like an interruption, without an error
+                    break
         except KeyboardInterrupt:
             status = "interrupted"
             raise
@@ -288,9 +293,10 @@ class Run:
                 error.paths = result.paths
             if status != "finished":
                 kept = f" Kept the last good image in {result.final_path}." if result.final_path else ""
-                if result.checkpoint_path is not None and status == "interrupted":
+                if result.checkpoint_path is not None and status in ("interrupted", "stopped"):
                     kept += f" Go on with: pixengine run --resume {result.output_dir}"
-                print(f"Run {status} at step {self.step}/{settings.steps}.{kept}", file=sys.stderr)
+                why = f" ({self.stop_reason})" if status == "stopped" else ""
+                print(f"Run {status} at step {self.step}/{settings.steps}{why}.{kept}", file=sys.stderr)
         return result
 
     def _grow(self, step: int) -> None:
@@ -391,6 +397,7 @@ class Run:
             "files": self.files,
             "weights": self.weights,
             **({"resumed_at": self._resumed_at} if self._resumed_at else {}),
+            **({"stopped": self.stop_reason} if status == "stopped" else {}),
         }
 
     def document(self, status: str) -> str:
@@ -474,7 +481,7 @@ class Run:
             final_path = self._save(final, self.output_dir / FINAL_NAME, document)
         self.paths.append(write_text(self.output_dir / RUN_YAML, document))
         if final is not None:
-            if status in ("finished", "interrupted"):
+            if status in ("finished", "interrupted", "stopped"):
                 self._checkpoint(document)
             if status == "finished":
                 for extra in self.parameterization.export(str(final_path.with_suffix(""))):

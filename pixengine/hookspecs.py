@@ -171,7 +171,8 @@ def on_step(run: RunView, step: int, image: torch.Tensor, losses: dict[str, floa
 
     ``step`` counts from 1; ``image`` is the detached image the step's losses were computed
     on, shape (B, 3, H, W) in [0, 1]; ``losses`` maps each loss label (and ``"total"``) to its
-    float value, weighted.
+    float value, weighted. To end the run early on purpose, call ``run.stop(reason)``
+    (:meth:`pixengine.RunView.stop`, API 1.2).
 
     .. versionadded:: 1.0
     """
@@ -180,7 +181,7 @@ def on_step(run: RunView, step: int, image: torch.Tensor, losses: dict[str, floa
 @hookspec
 def on_run_end(run: RunView, result: RunResult) -> None:
     """Called once when the run ends, normally or not. ``result.status`` is ``"finished"``,
-    ``"interrupted"`` (Ctrl-C, SIGTERM), ``"nonfinite"`` (NaN/inf loss) or ``"failed"``; the
+    ``"interrupted"`` (Ctrl-C, SIGTERM), ``"stopped"`` (a hook called ``run.stop``), ``"nonfinite"`` (NaN/inf loss) or ``"failed"``; the
     final image has already been written to ``result.final_path``.
 
     .. versionadded:: 1.0

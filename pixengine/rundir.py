@@ -30,7 +30,8 @@ FINAL_NAME = "final.png"
 CHECKPOINT_NAME = "checkpoint.pt"
 
 #: Statuses a run document records; ``running`` becomes ``interrupted`` when nobody holds the lock.
-STATUSES = ("running", "finished", "interrupted", "failed", "nonfinite")
+#: ``stopped``: a hook ended it early on purpose (``RunView.stop``); like ``interrupted``, resumable.
+STATUSES = ("running", "finished", "interrupted", "stopped", "failed", "nonfinite")
 
 
 class RunFolderBusy(PixengineError):

@@ -1,5 +1,5 @@
 """What lifecycle hooks see of a run: a read-only view, documented here, that stays the same
-when the engine's insides change (plugin API 1.1).
+when the engine's insides change (plugin API 1.1; ``stop`` since 1.2).
 
 A hook receives it as ``run``::
 
@@ -105,6 +105,17 @@ class RunView:
         path = atomic_write(self._run.output_dir / name, lambda handle: handle.write(data))
         self._run.paths.append(path)
         return path
+
+    def stop(self, reason: str) -> None:
+        """Ask the run to end after the current step, as if it had reached its last one but
+        with status ``"stopped"``: ``final.png`` and a checkpoint are written, the reason is
+        recorded in its outputs (``stopped: REASON``), ``execute()`` returns normally and
+        ``pixengine run --resume`` goes on from there. Call it from ``on_step``; an early
+        stopper (a sweep's successive halving, a plateau detector) needs nothing else.
+
+        .. versionadded:: 1.2
+        """
+        self._run.stop_reason = str(reason)
 
     def __repr__(self) -> str:
         return f"<RunView {self.preset or 'run'} step {self.step}/{self.steps} in {self.output_dir}>"

@@ -77,7 +77,7 @@ def test_plugins_list_reports_every_refusal_and_run_warns_once(with_duplicates, 
     assert main(["plugins", "list"]) == 0
     out = capsys.readouterr().out
     assert out.count("REFUSED loss 'tv' refused") == 2 and "REFUSED preset 'default' refused" in out
-    assert "This pixengine has plugin API 1.1." in out
+    assert f"This pixengine has plugin API {pixengine.API_VERSION}." in out
     assert main(["run", "repaint", "steps=1", "width=16", "height=16", "progress=false", f"output_dir={tmp_path / 'o'}"]) == 0
     err = capsys.readouterr().err
     assert err.count("warning: plugin(s)") == 1 and "'aaa_dup'" in err and "'broken'" in err

@@ -172,4 +172,4 @@ def test_an_incompatible_plugin_api_is_refused_with_the_reason(pixengine_plugin)
     info = pixengine_plugin(Silent, name="from_the_future", api="2.0")
     assert not info.ok and "incompatible: written for plugin API 2.0" in info.error
     info = pixengine_plugin(Silent, name="too_new", api="1.9")
-    assert "needs plugin API 1.9, and this pixengine has only API 1.1; upgrade pixengine" in info.error
+    assert f"needs plugin API 1.9, and this pixengine has only API {pixengine.API_VERSION}; upgrade pixengine" in info.error
