@@ -36,8 +36,12 @@ class RunContext:
     #: ``pkg:`` resources. None: any file (a recipe the user wrote or chose).
     allowed_files: set[str] | None = None
 
+    #: The run's ``prompt``, parsed (checked when the config was validated).
+    prompts: tuple = ()
+
     @property
     def prompt(self) -> str:
+        """The run's ``prompt`` text (``prompts`` holds it parsed)."""
         return str(self.config.get("prompt", "") or "")
 
     def model(self, label: str) -> Any:

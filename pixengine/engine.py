@@ -151,6 +151,7 @@ class Run:
             seed=seed,
             config=self.config,
             output_dir=self.output_dir,
+            prompts=self.spec.prompts,
             # A shared recipe's files were vetted by name (sharing.paths); components may open those.
             allowed_files=set(self.files) if self.spec.recipe is not None and self.spec.recipe.shared else None,
         )

@@ -56,7 +56,9 @@ class OutputSettings:
 class RunSettings:
     preset: str = option("", help="name of the preset this run came from (set automatically)")
     description: str = option("", help="one line shown by `pixengine presets list`")
-    prompt: str = option("", help="the run's text prompt; losses refer to it as ${prompt}")
+    prompt: str = option(
+        "", help="the run's text prompt, in the prompt grammar (README); losses whose own prompt is empty use it"
+    )
     seed: Any = option(0, help="integer or string; null picks one at random and records it")
     steps: int = option(200, help="optimisation steps", min=0)
     width: int = option(256, help="image width in pixels", min=8)

@@ -21,6 +21,7 @@ from . import interpolation
 from .config import LoadedConfig
 from .errors import ConfigError, did_you_mean, omegaconf_message
 from .options import check_constraints, describe
+from .prompts import parse_prompts
 from .registry import ComponentEntry, Registry
 from .schema import COMPONENT_SECTIONS, RunSettings
 
@@ -45,6 +46,8 @@ class RunSpec:
     augmentations: list[ComponentSpec] = field(default_factory=list)
     losses: list[ComponentSpec] = field(default_factory=list)
     loaded: LoadedConfig | None = None
+    #: The run's ``prompt``, parsed (pixengine.prompts); what a loss with no prompt of its own uses.
+    prompts: tuple = ()
     #: The validated settings sections plugins declared (register_settings), by section.
     plugin_settings: dict[str, Any] = field(default_factory=dict)
     #: Where the config came from (a preset, a PNG, a run folder, a bundle); set by resolve().
@@ -220,6 +223,10 @@ def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
         cfg.seed = random.SystemRandom().randrange(2**31)
     elif isinstance(cfg.seed, bool) or not isinstance(cfg.seed, (int, str)):
         raise ConfigError(f"seed must be an integer or a string, got {cfg.seed!r}", key="seed", source=loaded.source_of("seed"))
+    try:  # the run's prompt, once, here: an error names its own source (the command line, say)
+        prompts = tuple(parse_prompts(str(cfg.prompt or "")))
+    except ConfigError as exc:
+        raise ConfigError(exc.detail, key="prompt", source=loaded.source_of("prompt")) from None
     if cfg.optimizer.type not in optimizer_names():
         raise ConfigError(
             f"unknown optimizer '{cfg.optimizer.type}'; {did_you_mean(cfg.optimizer.type, optimizer_names())}",
@@ -255,7 +262,7 @@ def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
     config = OmegaConf.create(interpolation.escape(resolved))
     core = {k: v for k, v in resolved.items() if k not in plugin_settings}
     settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunSettings), interpolation.escape(core)))
-    spec = RunSpec(settings=settings, config=config, loaded=loaded, plugin_settings=plugin_settings, **specs)
+    spec = RunSpec(settings=settings, config=config, loaded=loaded, plugin_settings=plugin_settings, prompts=prompts, **specs)
     _check_model_labels(spec, loaded)
     _check_grow(spec, loaded)
     return spec

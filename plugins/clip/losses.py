@@ -61,12 +61,8 @@ class ClipPrompts(pixengine.Loss):
 
     def __init__(self, options: ClipOptions, ctx):
         super().__init__(options, ctx)
-        prompts = parse_prompts(options.prompt)
-        if not options.prompt.strip():
-            try:
-                prompts = parse_prompts(ctx.prompt)
-            except ConfigError as exc:
-                raise ConfigError(f"{exc.detail}\n(this is the run's `prompt`, used because `prompt` is empty)", key="prompt") from None
+        # Its own prompt (checked when the config was validated), else the run's (checked then too).
+        prompts = parse_prompts(options.prompt) if options.prompt.strip() else list(ctx.prompts)
         images = [(path, weight) for path, weight in options.images.items()]
         if not prompts and not images:
             raise ConfigError("no prompt: set `prompt` (or the run's prompt) or `images`", key="prompt")
