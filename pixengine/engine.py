@@ -32,7 +32,7 @@ from . import checkpoint
 from .augment import AugmentationChain
 from .components import StepInputs
 from .context import RunContext
-from .device import choose_device, seed_everything
+from .device import choose_device
 from .errors import ConfigError, NonFiniteLossError, PixengineError, PluginError
 from .images import tensor_to_pil
 from .optim import apply_schedule, build_optimizer, needs_closure
@@ -44,7 +44,8 @@ from .runview import RunView
 from .sharing.identity import sha256_of
 from .sharing.paths import declared_files
 from .sharing.reproduce import differences, notice
-from .validate import ComponentSpec, RunSpec, seed_value
+from .seeds import seed_everything, seed_value
+from .validate import ComponentSpec, RunSpec
 
 FINAL_NAME = "final.png"
 RUN_YAML = "run.yaml"

@@ -8,8 +8,6 @@ before the run starts, with the file that set the key, the key path and what wou
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +20,7 @@ from .config import LoadedConfig
 from .errors import ConfigError, did_you_mean, omegaconf_message
 from .options import check_constraints, describe
 from .prompts import parse_prompts
+from .seeds import check_seed
 from .registry import ComponentEntry, Registry
 from .schema import COMPONENT_SECTIONS, RunSettings
 
@@ -208,21 +207,11 @@ def optimizer_names() -> list[str]:
     )
 
 
-def seed_value(seed: int | str) -> int:
-    """An integer seed from the config's seed (strings are hashed stably, as pixray does)."""
-    if isinstance(seed, int):
-        return seed
-    return int.from_bytes(hashlib.sha256(str(seed).encode()).digest()[:8], "little") & (2**63 - 1)
-
-
 def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
     resolved_all = _resolved(loaded)
     cfg = _validate_settings(loaded, resolved_all, registry.settings)
     plugin_settings = _plugin_settings(loaded, resolved_all, registry.settings)
-    if cfg.seed is None:
-        cfg.seed = random.SystemRandom().randrange(2**31)
-    elif isinstance(cfg.seed, bool) or not isinstance(cfg.seed, (int, str)):
-        raise ConfigError(f"seed must be an integer or a string, got {cfg.seed!r}", key="seed", source=loaded.source_of("seed"))
+    cfg.seed = check_seed(cfg.seed, loaded.source_of("seed"))
     try:  # the run's prompt, once, here: an error names its own source (the command line, say)
         prompts = tuple(parse_prompts(str(cfg.prompt or "")))
     except ConfigError as exc:
