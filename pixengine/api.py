@@ -18,7 +18,7 @@ from .errors import ConfigError, PluginError
 from .plugins import get_registry
 from .sharing.paths import check_shared_paths
 from .sharing.reproduce import missing_plugins
-from .sharing.recipes import Recipe, open_recipe
+from .sharing.recipes import Recipe, open_recipe, read_run_folder
 from .validate import RunSpec, validate
 
 
@@ -49,6 +49,7 @@ def resolve(
     if resume is not None:
         path = Path(resume) / checkpoint.CHECKPOINT_NAME
         recipe = Recipe(kind="run", ref=str(resume), document=checkpoint.read_document(Path(resume)), origin=str(path))
+        _check_checkpoint_belongs(Path(resume), recipe.config)
         base = {**recipe.config, "output_dir": str(resume)}
     else:
         if from_image is not None and preset is not None:
@@ -73,6 +74,22 @@ def resolve(
     spec.recipe = recipe
     check_shared_paths(spec, recipe)
     return spec
+
+
+def _check_checkpoint_belongs(folder: Path, config: dict) -> None:
+    """Refuse a checkpoint made by another run than the one whose files are in ``folder``:
+    resuming it would overwrite that run's outputs."""
+    try:
+        document = read_run_folder(folder)
+    except ConfigError:
+        return  # no readable run.yaml or final.png: nothing in the folder to protect
+    differences = checkpoint.identity_differences(config, document.get("config") or {})
+    if differences:
+        raise ConfigError(
+            f"'{folder / checkpoint.CHECKPOINT_NAME}' was made by another run than the one in '{folder}' "
+            f"({'; '.join(differences[:4])}): resuming it would overwrite that run's outputs. Move the checkpoint into a "
+            "folder of its own and resume that."
+        )
 
 
 def _with_failed_plugins(exc: ConfigError, registry) -> ConfigError:

@@ -14,7 +14,7 @@ or an older minor one. What changed in each version is listed in docs/plugins.md
 
 from __future__ import annotations
 
-API_VERSION = "1.2"
+API_VERSION = "1.3"
 
 
 def parse(text: str) -> tuple[int, int]:

@@ -50,6 +50,17 @@ class Component:
         """
         return {}
 
+    @classmethod
+    def memory_estimate(cls, options: Any, width: int, height: int) -> int:
+        """Bytes this component needs for a run at ``width`` x ``height`` beyond its weight
+        files (which are counted from their size): activations that grow with the image, a
+        chain's views. A rough upper bound; the engine refuses a run whose total cannot fit
+        (pixengine.memory). Default: nothing worth counting.
+
+        .. versionadded:: 1.3
+        """
+        return 0
+
     def references(self) -> dict[str, "torch.Tensor"]:
         """The input images this component was given (target, style, content...), by label,
         as (1, 3, H, W) tensors in [0, 1]: shown beside the result in contact sheets."""

@@ -141,10 +141,37 @@ def _drop_retyped(base: DictConfig, top: DictConfig) -> DictConfig:
 
 
 def _merge(base: DictConfig, top: DictConfig, source: str) -> DictConfig:
+    clash = _kind_clash(OmegaConf.to_container(base, resolve=False), OmegaConf.to_container(top, resolve=False))
+    if clash is not None:
+        key, old, new = clash
+        raise ConfigError(
+            f"{new} cannot replace the {old} it inherits; give a {old} (or null to remove it)", key=key, source=source
+        )
     try:
         return OmegaConf.merge(_drop_retyped(base, top), top)
     except OmegaConfBaseException as exc:
         raise ConfigError(omegaconf_message(exc), key=getattr(exc, "full_key", None), source=source) from None
+
+
+def _kind(value: Any) -> str | None:
+    return "mapping" if isinstance(value, Mapping) else "list" if isinstance(value, list) else None
+
+
+def _kind_clash(base: Any, top: Any, prefix: str = "") -> tuple[str, str, str] | None:
+    """(key, inherited kind, new kind) where ``top`` puts a list over a mapping or the
+    reverse, which omegaconf cannot merge (a scalar over either replaces it, as null does)."""
+    if not (isinstance(base, Mapping) and isinstance(top, Mapping)):
+        return None
+    for key, value in top.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        old, new = _kind(base.get(key)), _kind(value)
+        if old and new and old != new:
+            return path, old, f"a {new}"
+        if old == new == "mapping":
+            found = _kind_clash(base[key], value, path)
+            if found:
+                return found
+    return None
 
 
 def _load_chain(path: Path, presets: Mapping[str, PresetEntry], stack: tuple[Path, ...], loaded: LoadedConfig) -> DictConfig:

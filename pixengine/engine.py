@@ -28,7 +28,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import __version__
-from . import checkpoint
+from . import checkpoint, memory
 from .augment import AugmentationChain
 from .components import StepInputs
 from .context import RunContext
@@ -36,10 +36,11 @@ from .device import choose_device
 from .errors import ConfigError, NonFiniteLossError, PixengineError, PluginError
 from .images import tensor_to_pil
 from .optim import apply_schedule, build_optimizer, needs_closure
-from .outputs import JsonlLog, parse_run_document, run_document, save_png, write_text
+from .outputs import JsonlLog, parse_run_document, repair_log, run_document, save_png, write_text
 from .registry import Registry
 from .resources import resolve_path
-from .rundir import RunFolderLock
+from .rundir import LOG_NAME, RunFolderLock
+from .signals import interrupts_deferred
 from .runview import RunView
 from .sharing.identity import sha256_of
 from .sharing.paths import declared_files
@@ -137,8 +138,12 @@ class Run:
             raise ConfigError("a run needs at least one loss in the 'losses' section", key="losses")
         device = choose_device(settings.device)
         # Every weight file is found (or reported missing) and identified before anything loads.
-        self.weights = self._weight_identities()
+        weight_files = self._weight_files()
+        self.weights = {key: {name: {"file": Path(path).name, "sha256": sha256_of(path)} for name, path in files.items()}
+                        for key, files in weight_files.items()}
         self._say_what_may_not_reproduce(device)
+        if settings.limits.memory == "check":
+            self._check_memory(device, weight_files)
         seed = seed_value(settings.seed)
         seed_everything(seed, settings.deterministic)
         self.files = input_files(self.spec)
@@ -170,17 +175,28 @@ class Run:
         self.optimizer = self._make_optimizer()
         return self
 
-    def _weight_identities(self) -> dict[str, dict[str, dict[str, str]]]:
-        """{component key: {weights name: {file, sha256}}} for every component's weight files."""
-        identities = {}
+    def _weight_files(self) -> dict[str, dict[str, Path]]:
+        """{component key: {weights name: path}} for every component's weight files."""
+        found = {}
         for spec in self.spec.components():
             with self._errors_named(spec):
                 files = spec.entry.cls.weight_files(spec.options, spec.key)
             if files:
-                identities[spec.key] = {
-                    name: {"file": Path(path).name, "sha256": sha256_of(path)} for name, path in files.items()
-                }
-        return identities
+                found[spec.key] = {name: Path(path) for name, path in files.items()}
+        return found
+
+    def _check_memory(self, device: torch.device, weight_files: dict[str, dict[str, Path]]) -> None:
+        """Refuse a run that cannot fit, before it allocates anything (pixengine.memory)."""
+        needed = memory.estimate(self.spec, weight_files)
+        free = memory.available(device)
+        if free is None or needed.total <= free:
+            return
+        what, _, key = needed.largest()
+        raise ConfigError(
+            f"this run needs about {needed.total / memory.GB:.1f} GB ({needed.describe()}) and {device} has "
+            f"{free / memory.GB:.1f} GB free; the largest part is {what}: lower {key}, or set limits.memory=ignore to try anyway",
+            key=key,
+        )
 
     def _say_what_may_not_reproduce(self, device: torch.device) -> None:
         recipe = self.spec.recipe
@@ -257,7 +273,10 @@ class Run:
         # The folder says "running" from the start, so readers (a gallery, a sweep) see the run.
         write_text(self.output_dir / RUN_YAML, self.document("running"))
         if settings.outputs.log:
-            self._log = JsonlLog(self.output_dir / "log.jsonl", append=bool(self._resumed_at))
+            log_path = self.output_dir / LOG_NAME
+            if self._resumed_at:  # steps after the checkpoint (and a torn last line) would repeat
+                repair_log(log_path, self.step)
+            self._log = JsonlLog(log_path, append=bool(self._resumed_at))
             self.paths.append(self._log.path)
         self._call("on_run_start")
         bar = tqdm(
@@ -454,7 +473,7 @@ class Run:
         checkpoint.restore(self.parameterization, self.optimizer, payload, Path(folder) / checkpoint.CHECKPOINT_NAME)
         for group, own in zip(self.optimizer.param_groups, settings):
             group.update(own)
-        checkpoint.set_rng_state(payload["rng"], self.ctx.device)
+        checkpoint.restore_rng(payload["rng"], self.ctx.device, Path(folder) / checkpoint.CHECKPOINT_NAME)
         self.step, self._rng = step, payload["rng"]
         recorded = parse_run_document(payload["document"], str(Path(folder) / checkpoint.CHECKPOINT_NAME))
         earlier = recorded.get("resumed_at") or []
@@ -475,6 +494,11 @@ class Run:
         return self._last_good
 
     def _finish(self, status: str) -> RunResult:
+        # A second Ctrl-C (or SIGTERM) while the last image is written waits for it to be whole.
+        with interrupts_deferred("writing the last image and checkpoint; they will be complete in a moment"):
+            return self._write_final(status)
+
+    def _write_final(self, status: str) -> RunResult:
         final = self._last_good if status == "nonfinite" else self._final_image()
         final_path = None
         # One document for the PNG, the YAML beside it and the checkpoint.

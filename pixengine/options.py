@@ -10,6 +10,7 @@ shown with the key path and the preset file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field
@@ -173,6 +174,10 @@ def check_constraints(options_cls: type, values: Any) -> list[tuple[str, str]]:
         meta = f.metadata or {}
         value = read(f.name)
         if value is None or value == REQUIRED:
+            continue
+        values_ = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values_):
+            problems.append((f.name, f"{value!r} is not a finite number"))
             continue
         choices = meta.get("choices")
         if choices is not None and value not in choices:

@@ -69,8 +69,13 @@ class RunFolderLock:
         self._handle = None
 
     def acquire(self) -> "RunFolderLock":
-        self.folder.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
+        from .outputs import make_folder, output_error
+
+        make_folder(self.folder)
+        try:
+            handle = open(self.path, "a+", encoding="utf-8")
+        except OSError as exc:
+            raise output_error(self.path, exc) from None
         if not _try_lock(handle):
             holder = read_holder(self.path)
             handle.close()

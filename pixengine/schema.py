@@ -53,6 +53,20 @@ class OutputSettings:
 
 
 @dataclass
+class LimitSettings:
+    """Bounds that stop a mistyped size or step count before it costs anything; raise them on
+    purpose for a larger run."""
+
+    max_side: int = option(4096, help="largest width or height accepted (including grow sizes)", min=8)
+    max_steps: int = option(100_000, help="most steps accepted", min=1)
+    memory: str = option(
+        "check",
+        help="check: refuse a run whose estimated memory exceeds what the device has left; ignore: try anyway",
+        choices=["check", "ignore"],
+    )
+
+
+@dataclass
 class RunSettings:
     preset: str = option("", help="name of the preset this run came from (set automatically)")
     description: str = option("", help="one line shown by `pixengine presets list`")
@@ -70,6 +84,7 @@ class RunSettings:
     progress: bool = option(True, help="show a progress bar")
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     grow: list[GrowStep] = option([], help="progressive growing: resolution changes during the run")
     parameterization: Any = option({"type": "pixels"}, help="the image parameterization: {type: NAME, ...options}")
     augmentations: Any = option({}, help="the augmentation chain, in order: {LABEL: {type: NAME, ...options}}")

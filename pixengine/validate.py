@@ -8,6 +8,7 @@ before the run starts, with the file that set the key, the key path and what wou
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,10 @@ def _validate_settings(loaded: LoadedConfig, resolved: dict, sections: dict[str,
     """The core settings (every key but the plugins' sections), checked against RunSettings."""
     schema = OmegaConf.structured(RunSettings)
     core = {k: v for k, v in resolved.items() if k not in sections}
+    shape = _shape_problem(RunSettings, core, "")
+    if shape is not None:
+        key, message = shape
+        raise ConfigError(message, key=key, source=loaded.source_of(key))
     try:
         merged = OmegaConf.merge(schema, core)
     except ConfigKeyError as exc:
@@ -102,6 +107,27 @@ def _validate_settings(loaded: LoadedConfig, resolved: dict, sections: dict[str,
         key, message = problems[0]
         raise ConfigError(message, key=key, source=loaded.source_of(key))
     return cfg
+
+
+def _shape_problem(cls: type, values: dict, prefix: str) -> tuple[str, str] | None:
+    """(key, message) where a value is not the kind its field holds: a list where a mapping of
+    settings belongs or the reverse (omegaconf would fail with an internal error)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name not in values or values[f.name] is None:
+            continue
+        value, annotation, key = values[f.name], hints.get(f.name), f"{prefix}{f.name}"
+        origin = typing.get_origin(annotation)
+        wants = "list" if origin is list else "mapping" if origin is dict or dataclasses.is_dataclass(annotation) else None
+        if wants == "list" and not isinstance(value, list):
+            return key, f"expected a list, got {value!r}"
+        if wants == "mapping" and not isinstance(value, dict):
+            return key, f"expected a mapping of settings, got {value!r}"
+        if dataclasses.is_dataclass(annotation):
+            found = _shape_problem(annotation, value, f"{key}.")
+            if found:
+                return found
+    return None
 
 
 def _plugin_settings(loaded: LoadedConfig, resolved: dict, sections: dict[str, tuple[type, str]]) -> dict[str, Any]:
@@ -254,7 +280,29 @@ def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
     spec = RunSpec(settings=settings, config=config, loaded=loaded, plugin_settings=plugin_settings, prompts=prompts, **specs)
     _check_model_labels(spec, loaded)
     _check_grow(spec, loaded)
+    _check_limits(spec, loaded)
     return spec
+
+
+def _check_limits(spec: RunSpec, loaded: LoadedConfig) -> None:
+    """Sizes and step counts beyond ``limits`` stop here, naming the key and the limit."""
+    settings, limits = spec.settings, spec.settings.limits
+    sides = [("width", settings.width), ("height", settings.height)]
+    sides += [(f"grow[{i}].{side}", getattr(g, side)) for i, g in enumerate(settings.grow) for side in ("width", "height")]
+    for key, value in sides:
+        if value > limits.max_side:
+            raise ConfigError(
+                f"{value} pixels is more than limits.max_side ({limits.max_side}); if you mean it, set limits.max_side={value}",
+                key=key,
+                source=loaded.source_of(key.split("[")[0]),
+            )
+    if settings.steps > limits.max_steps:
+        raise ConfigError(
+            f"{settings.steps} steps is more than limits.max_steps ({limits.max_steps}); if you mean it, set "
+            f"limits.max_steps={settings.steps}",
+            key="steps",
+            source=loaded.source_of("steps"),
+        )
 
 
 def _section_of(spec: ComponentSpec) -> dict:

