@@ -8,6 +8,7 @@
     pixengine plugins list | show COMPONENT
     pixengine models list | fetch NAME
     pixengine bench [PRESET] [PROMPT] [key=value ...]  time a few steps, estimate the whole run
+    pixengine serve [--host H] [--port P] [--outputs DIR]  the web studio
 
 Errors meant for the user print one message and exit with status 1 (2 for usage errors,
 130 after Ctrl-C); ``--debug`` or ``PIXENGINE_DEBUG=1`` adds the traceback.
@@ -256,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = models.add_parser("fetch", help="download a model's weights into the cache")
     fetch.add_argument("name")
     fetch.set_defaults(func=cmd_models_fetch)
+
+    from .serve.cli import add_parser as add_serve_parser  # argparse only: the studio loads when it runs
+
+    add_serve_parser(commands)
     return parser
 
 
