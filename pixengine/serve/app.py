@@ -3,6 +3,7 @@ checks around both, and the studio's start and stop (index, worker processes) as
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def create_app(settings: StudioSettings, studio: Studio | None = None) -> FastAP
     def info() -> dict:
         return {"version": __version__, "outputs": str(settings.outputs), "workers": settings.workers,
                 "bundles": bundles.available(), "token": bool(settings.token),
-                "max_upload_bytes": settings.max_upload_bytes, "max_batch": settings.max_batch}
+                "max_upload_bytes": settings.max_upload_bytes, "max_batch": settings.max_batch,
+                "pids": {"server": os.getpid(), "workers": studio.queue.worker_pids() if studio.queue else []}}
 
     @app.get("/", include_in_schema=False)
     def page():

@@ -7,6 +7,7 @@ server, FastAPI and torch load when ``serve`` is chosen.
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 from pathlib import Path
 
@@ -53,6 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  outputs: {settings.outputs}   workers: {settings.workers}   API: /openapi.json   stop: Ctrl-C", flush=True)
     if not settings.loopback:
         print("  reachable from other machines: every request must carry the token above", flush=True)
+    # uvicorn stops gracefully on SIGINT and SIGTERM, then raises the signal again: as an
+    # exception both times, so the process ends normally (its cleanup runs) after the studio stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         _serve(app, sock)
     except KeyboardInterrupt:

@@ -89,6 +89,9 @@ class RunQueue:
                     slot.process.join(5)
         if self._pump is not None:
             self._pump.join(timeout=5)
+        for channel in [self._events, *(slot.inbox for slot in slots if slot.inbox is not None)]:
+            channel.close()
+            channel.join_thread()
 
     # -- jobs ----------------------------------------------------------------------------------
 
@@ -161,7 +164,7 @@ class RunQueue:
             except queue_module.Empty:
                 self._check_workers()
                 continue
-            except (EOFError, OSError):
+            except (EOFError, OSError, ValueError):
                 return
             self._handle(event)
 
@@ -169,7 +172,7 @@ class RunQueue:
         while True:
             try:
                 self._handle(self._events.get_nowait())
-            except (queue_module.Empty, EOFError, OSError):
+            except (queue_module.Empty, EOFError, OSError, ValueError):
                 return
 
     def _handle(self, event: dict) -> None:
