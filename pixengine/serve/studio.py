@@ -27,7 +27,7 @@ from .uploads import UploadStore
 #: Seconds between scans of the outputs folder while a page listens (runs made on the CLI).
 SCAN_SECONDS = 3.0
 #: The gallery's list rescans at most this often when asked.
-LIST_RESCAN_SECONDS = 1.0
+LIST_RESCAN_SECONDS = 0.5
 #: At most this many log records go to a chart.
 CHART_POINTS = 1000
 
