@@ -283,6 +283,7 @@ export class RunForm {
     this.showErrors([]);
     this.checkPrompt();
     this.validateSoon();
+    document.body.dataset.base = described.base.ref; // which form is showing (tests wait for it)
   }
 
   build(form) {

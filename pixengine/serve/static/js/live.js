@@ -30,6 +30,11 @@ export class LiveView {
     if (this.els.title) this.els.title.textContent = title || id;
     if (this.els.open) { this.els.open.href = `#/runs/${encodeURIComponent(id)}`; this.els.open.hidden = false; }
     if (this.els.error) this.els.error.textContent = "";
+    // Nothing of the previous run stays on show while the new one's snapshot comes.
+    badge(this.els.status, "");
+    this.els.step.textContent = this.els.rate.textContent = this.els.eta.textContent = "";
+    this.els.progress.value = 0;
+    clear(this.els.losses);
     const source = new EventSource(runUrl(id, "/events"));
     this.source = source;
     const on = (name, fn) => source.addEventListener(name, (event) => { if (this.source === source) fn(JSON.parse(event.data)); });
