@@ -55,6 +55,7 @@ class Worker:
         #: The reporter of the running job (None between jobs): cancel goes through it.
         self._reporter = None
         self._parent = os.getppid()
+        self._orphaned = False
 
     def serve(self) -> None:
         from .. import plugins
@@ -69,10 +70,13 @@ class Worker:
             try:
                 job = self.jobs.get()
                 if job is None:
-                    return
+                    break
                 self.run_job(job)
             except KeyboardInterrupt:
                 continue  # a cancel that arrived just as its job ended: nothing left to stop
+        if self._orphaned:
+            # Nobody reads our reports any more: exit without waiting to send them.
+            os._exit(0)
 
     # -- messages from the server, read in their own thread -----------------------------------
 
@@ -93,7 +97,11 @@ class Worker:
     def _watch_parent(self) -> None:
         while os.getppid() == self._parent:
             time.sleep(PARENT_CHECK_SECONDS)
-        self.stop()  # the server is gone: stop the run as Ctrl-C would, and exit
+        # The server is gone: stop the run as Ctrl-C would (it keeps its image and checkpoint),
+        # and exit; reports queued for the server are dropped, not waited on.
+        self._orphaned = True
+        self.events.cancel_join_thread()
+        self.stop()
 
     def cancel(self, job_id: str | None = None) -> None:
         """Stop the running job (``job_id``: only if it is that one) as Ctrl-C would."""
