@@ -170,3 +170,18 @@ def test_serve_is_a_pixengine_command(capsys):
     assert "--outputs DIR" in out and "--workers N" in out and "--token" in out and "8765" in out
     assert main(["serve", "--workers", "0"]) == 1
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_every_page_file_ships_in_the_wheel():
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    package_data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    static = root / "pixengine" / "serve" / "static"
+    files = [p for p in static.rglob("*") if p.is_file()]
+    assert any(p.name == "index.html" for p in files)
+    for path in files:
+        package = ".".join(["pixengine", *path.parent.relative_to(root / "pixengine").parts])
+        assert any(fnmatch.fnmatch(path.name, pattern) for pattern in package_data.get(package, [])), path
