@@ -128,11 +128,13 @@ def drive(page, url: str, *, preset: str = "repaint", size=(64, 64), steps: int 
     page.fill("#f-height", str(size[1]))
     page.fill("#f-steps", str(steps))
     page.fill("#prompt", prompt)
-    expect(page.locator(".prompt-parsed .chip").first).to_have_text(prompt, timeout=10_000)
+    first = prompt.split("|")[0].split(":")[0].strip()  # the grammar's first prompt, as a chip
+    expect(page.locator(".prompt-parsed .chip").first).to_have_text(first, timeout=10_000)
     shoot(page, "01-form.png", shots)
     page.click("#generate")
     expect(page.locator("#live-status")).to_have_text("finished", timeout=120_000)
     expect(page.locator("#live-step")).to_have_text(f"step {steps} / {steps}")
+    expect(page.locator("#queue-status")).to_contain_text("idle", timeout=60_000)  # the worker is done with it
     page.wait_for_function("() => { const i = document.querySelector('#live-image'); return i.complete && i.naturalWidth > 0; }")
     shoot(page, "02-live.png", shots)
     run_id = page.evaluate("() => localStorage.getItem('studio.followed')")
