@@ -287,6 +287,16 @@ def test_cancel_keeps_the_image_and_a_checkpoint_and_resume_goes_on(client, outp
     assert again.status_code == 422 and again.json()["errors"][0]["key"] == "steps"
 
 
+@pytest.mark.skipif(sys.platform == "darwin", reason="mps may exist on a Mac")
+def test_a_run_that_fails_to_build_says_why(client, outputs):
+    run_id = start(client, device="mps")  # valid config, but no such device here: fails when built
+    run = wait_for(client, run_id, lambda r: r["status"] not in ("queued", "running"))
+    assert run["status"] == "failed" and "mps was asked for" in run["error"]
+    assert run["resumable"]  # it never started: Resume starts it afresh
+    assert "mps was asked for" in (outputs / run_id / "console.log").read_text()
+    assert client.get(f"/api/runs/{run_id}/image").status_code == 404
+
+
 def test_runs_wait_their_turn_and_a_waiting_one_can_be_taken_off(client, outputs):
     first = start(client, **ENDLESS)
     second = start(client, prompt="waiting")

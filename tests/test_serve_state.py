@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the studio's extra is not installed: pip install 'pixengine[serve]'")
 pytest.importorskip("httpx", reason="FastAPI's test client needs httpx")
 
-from serve_fixtures import ENDLESS, SMALL, finished, start, studio_client, wait_for  # noqa: E402
+from serve_fixtures import ENDLESS, finished, start, studio_client, wait_for  # noqa: E402
 
 import pixengine  # noqa: E402
 from pixengine.serve import folders  # noqa: E402

@@ -25,6 +25,7 @@ One module, one job:
 ``live``               live state of running jobs, fanned out to server-sent event streams
 ``studio``             the services the routes call, tying the above together
 ``routes``             the HTTP API, one module per resource
+``models``             the API's JSON bodies, declared for /openapi.json
 ``bundles``            Share: the adapter to ``pixengine.sharing.bundle``
 ``thumbnails``         small JPEGs of run images for the gallery
 =====================  ==========================================================================

@@ -58,7 +58,7 @@ async def _relay(studio: Studio, stream, until_end: bool) -> AsyncIterator[str]:
 
 @router.get("/runs/{run_id}/events", summary="The live stream of one run (server-sent events)", responses=_STREAM)
 async def run_events(run_id: str, studio: Studio = Depends(get_studio)):
-    snapshot = await run_in_threadpool(studio.run, run_id)  # 404 before the stream starts
+    await run_in_threadpool(studio.folder, run_id)  # an unknown run is a 404, before any stream
 
     async def events() -> AsyncIterator[str]:
         stream = studio.hub.open(run_id)  # before the snapshot, so nothing falls between
@@ -78,7 +78,6 @@ async def run_events(run_id: str, studio: Studio = Depends(get_studio)):
         finally:
             studio.hub.close(stream)
 
-    del snapshot
     return _streaming(events())
 
 

@@ -2,7 +2,7 @@
 // seconds per step and time left, the per-loss table and the loss chart.
 
 import { runUrl, post } from "./api.js";
-import { drawChart, seriesOf, COLORS } from "./chart.js";
+import { drawChart, COLORS } from "./chart.js";
 import { badge, clear, h, number, seconds, toast } from "./dom.js";
 
 // When each image reached the page, against when its step ended (benchmarks read this).
@@ -142,4 +142,3 @@ export class LiveView {
   }
 }
 
-export { seriesOf };
