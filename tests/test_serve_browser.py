@@ -57,6 +57,7 @@ def test_the_studio_in_a_browser(tmp_path):
         expect(page.locator(f'.card[data-id="{run_id}"]')).to_be_visible()
         page.fill("#filter-text", "in oils")
         expect(page.locator(".card")).to_have_count(1)
+        page.wait_for_function("() => { const i = document.querySelector('.card img'); return i && i.complete && i.naturalWidth > 0; }")
         shoot(page, "04-gallery.png")
 
         # Remix: the run's recipe in the form, its values in the fields.
