@@ -193,19 +193,18 @@ class RunQueue:
 
     def _check_workers(self) -> None:
         """A worker that died is replaced (at most once per :data:`RESPAWN_SECONDS`, so a
-        worker that cannot start does not spin); its job is reported done (the folder tells
-        how it ended)."""
-        dead = []
+        worker that cannot start does not spin); its job is reported done first (the folder
+        tells how it ended), so the job never looks finished before its reason is recorded."""
         with self._lock:
             if self._stopping:
                 return
-            for slot in self._slots:
-                if slot.process is not None and not slot.process.is_alive():
-                    if time.monotonic() - slot.spawned < RESPAWN_SECONDS:
-                        continue
-                    dead.append((slot, slot.job, slot.process.exitcode))
+            dead = [slot for slot in self._slots
+                    if slot.process is not None and not slot.process.is_alive()
+                    and time.monotonic() - slot.spawned >= RESPAWN_SECONDS]
+        for slot in dead:
+            if slot.job is not None:
+                self.on_event({"type": "done", "job": slot.job, "worker": slot.index, "outcome": "crashed",
+                               "error": f"the worker process died (exit code {slot.process.exitcode}) while running this job"})
+            with self._lock:
+                if not self._stopping:
                     self._spawn(slot)
-        for slot, job_id, code in dead:
-            if job_id is not None:
-                self.on_event({"type": "done", "job": job_id, "worker": slot.index, "outcome": "crashed",
-                               "error": f"the worker process died (exit code {code}) while running this job"})

@@ -133,10 +133,11 @@ class Studio:
             raise not_found(f"run '{run_id}' is no longer in {self.settings.outputs}")
         return record
 
-    def with_live(self, record: RunRecord) -> dict:
-        """A record as the API shows it: with the queue's and the live run's word on it."""
+    def with_live(self, record: RunRecord, *, ended: bool = False) -> dict:
+        """A record as the API shows it: with the queue's and the live run's word on it
+        (``ended``: the queue's word is out of date, the job has just ended)."""
         data = record.as_dict()
-        position = self.queue.position(record.id) if self.queue is not None else None
+        position = self.queue.position(record.id) if self.queue is not None and not ended else None
         if position == 0:
             data["status"] = "running"
         elif position is not None:
@@ -310,7 +311,7 @@ class Studio:
                 folders.update_studio(folder, error=event.get("error"))
             record = self.index.refresh_folder(folder) if folder is not None else None
             self.hub.finish(job_id)
-            end = self.with_live(record) if record is not None else {"id": job_id, "status": "failed"}
+            end = self.with_live(record, ended=True) if record is not None else {"id": job_id, "status": "failed"}
             self.hub.send_run(job_id, "end", end)
             self.hub.send_global("run", end)
             self.hub.send_global("queue", self.queue_snapshot())
