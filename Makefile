@@ -3,8 +3,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# The studio's end-to-end test drives Debian's Chromium (a test tool's own browser download
+# cannot reach the network here).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test test-slow bench clean
+.PHONY: setup browser run test test-slow bench clean
 
 setup: $(VENV)/.installed
 
@@ -16,17 +20,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	touch $@
 
+# Installed once, only when missing.
+browser:
+	@test -x $(CHROMIUM) || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
 run: setup
 	$(VENV)/bin/pixengine run default
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
-bench: setup
+bench: setup browser
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) outputs .pytest_cache test-artifacts

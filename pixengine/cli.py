@@ -11,6 +11,7 @@
     pixengine models list | fetch NAME
     pixengine bench [RECIPE] [PROMPT] [key=value ...]  time a few steps, estimate the whole run
     pixengine sweep SPEC.yaml | RECIPE --grid K=V1,V2 --seeds N   many runs (see pixengine.sweep)
+    pixengine serve [--host H] [--port P] [--outputs DIR]  the web studio
 
 A RECIPE is a preset name or .yaml file, a PNG written by pixengine, a run folder or a bundle.
 
@@ -414,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .sweep.cli import add_parser as add_sweep_parser
 
     add_sweep_parser(commands)
+    from .serve.cli import add_parser as add_serve_parser  # argparse only: the studio loads when it runs
+
+    add_serve_parser(commands)
     return parser
 
 
