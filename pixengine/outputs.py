@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from . import interpolation, safe_yaml
@@ -101,7 +100,7 @@ def _umask() -> int:
 def run_document(config: dict, meta: dict) -> str:
     """The YAML that travels with an output: metadata first, then the resolved config. Text
     that looks like an interpolation is escaped, so the document reads back as it was."""
-    return yaml.safe_dump({**meta, "config": interpolation.escape(config)}, sort_keys=False, allow_unicode=True)
+    return safe_yaml.dump({**meta, "config": interpolation.escape(config)})
 
 
 def save_png(path: str | Path, image: Image.Image, document: str | None = None) -> Path:

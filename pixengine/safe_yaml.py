@@ -92,6 +92,24 @@ class _BoundedLoader(yaml.SafeLoader):
 _BoundedLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that reads scalars as :class:`_BoundedLoader` does, so text that the loader
+    would take for a number (``1e5``) or a date is quoted and reads back as text."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in yaml.SafeDumper.yaml_implicit_resolvers.items()
+    }
+
+
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def dump(data: Any) -> str:
+    """YAML text of plain ``data`` that :func:`load` reads back unchanged."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
 def _expanded_size(node: yaml.Node, limits: Limits, source: str) -> int:
     """Nodes in ``node`` with aliases expanded, computed once per distinct node; refuses
     cycles, too many nodes and too deep nesting without building anything."""
@@ -171,8 +189,9 @@ def load(text: str | bytes, source: str, *, mapping: bool = True, limits: Limits
             raise ConfigError(f"not UTF-8 text (byte {exc.start}); is it a YAML file?", source=source) from None
     if len(text) > limits.max_bytes:
         raise ConfigError(f"{len(text)} characters of YAML, more than the {limits.max_bytes} allowed; refused", source=source)
-    loader = _BoundedLoader(text, limits, source)
+    loader = None
     try:
+        loader = _BoundedLoader(text, limits, source)  # refuses unprintable characters already
         node = loader.get_single_node()
         if node is None:
             data = None
@@ -184,7 +203,8 @@ def load(text: str | bytes, source: str, *, mapping: bool = True, limits: Limits
     except RecursionError:
         raise ConfigError(f"nested deeper than {limits.max_depth} levels", source=source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if mapping:
         if data is None:
             raise ConfigError(f"the file is empty; a {what} is a YAML mapping of keys to values", source=source)

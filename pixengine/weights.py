@@ -95,7 +95,11 @@ def load_state_dict(path: str | Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ConfigError(f"cannot read weights from '{path}': {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        # torch's own advice here is to retry with weights_only=False, i.e. to run the file's code.
+        problem = "it holds something other than tensors (pickled code or objects), or is not a torch file"
+        if "Weights only load failed" not in str(exc):
+            problem = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        raise ConfigError(f"cannot read weights from '{path}': {problem}") from None
     # Training checkpoints (Lightning, open_clip's own) wrap the weights under "state_dict".
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
