@@ -16,18 +16,12 @@ commands that only read presets or a PNG's recipe start without loading torch.
 
 import os
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
 # OpenMP threads that spin while they wait make torch 10-70x slower whenever another process
 # holds a core (measured on a shared 2-core machine: a 500k-element multiply took 11.8 ms with
 # two spinning threads, 0.2 ms with passive waiting, 0.16 ms on one thread). It only takes
 # effect if set before torch is first imported; a value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-try:
-    __version__ = version("pixengine")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0+unknown"
 
 from .api_version import API_VERSION  # noqa: E402
 from .errors import ConfigError, NonFiniteLossError, PixengineError, PluginError, WeightsNotFoundError  # noqa: E402
@@ -52,7 +46,21 @@ _LAZY = {
 }
 
 
+def _version() -> str:
+    """The installed distribution's version (reading package metadata costs ~70 ms, which
+    ``pixengine --help`` need not pay)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pixengine")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str):
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pixengine' has no attribute '{name}'")
@@ -62,7 +70,7 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
 
 
 __all__ = [

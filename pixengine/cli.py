@@ -31,7 +31,6 @@ import sys
 import textwrap
 import traceback
 
-from . import __version__
 from .errors import PixengineError
 
 #: Exit status after SIGTERM (128 + 15), as shells report a process the signal ended.
@@ -154,8 +153,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_presets_list(args: argparse.Namespace) -> int:
-    from .config import read_yaml
     from .presets import index
+    from .safe_yaml import load_file
 
     data = index()
     if not data.presets:
@@ -164,7 +163,7 @@ def cmd_presets_list(args: argparse.Namespace) -> int:
     width = max(len(name) for name in data.presets)
     for name, entry in sorted(data.presets.items()):
         try:
-            description = str(read_yaml(entry.path).get("description", "") or "")
+            description = str(load_file(entry.path).get("description", "") or "")
         except PixengineError as exc:
             description = f"(unreadable: {exc})"
         print(f"{name:<{width}}  {description}  [{entry.plugin}]")
@@ -330,9 +329,19 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """--version, reading the version only when asked (package metadata is slow to read)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import pixengine
+
+        print(f"pixengine {pixengine.__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pixengine", description="Plugin-based generative art engine.")
-    parser.add_argument("--version", action="version", version=f"pixengine {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print pixengine's version and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors (and of plugins that failed to load)")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -17,7 +17,6 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-from omegaconf import MISSING as REQUIRED  # "???": omegaconf's marker of a value that must be set
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,11 @@ class FileOption:
         if isinstance(value, (list, tuple)):
             return [one(item) for item in value]
         return one(value) if isinstance(value, str) else value
+
+
+#: omegaconf's marker of a value that must be set (omegaconf.MISSING), spelt out so that reading
+#: options does not import omegaconf (``pixengine --help`` stays light).
+REQUIRED = "???"
 
 
 def option(

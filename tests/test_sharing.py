@@ -184,24 +184,6 @@ def test_share_prints_what_it_bundled_and_refuses_what_is_not_there(tmp_path, ca
     assert code == 1 and "a bundle is a .zip file" in err
 
 
-def test_info_and_presets_list_do_not_import_torch(tmp_path):
-    import subprocess
-    import sys
-
-    made = pixengine.run("repaint", **SMALL, output_dir=str(tmp_path / "run"))
-    probe = (
-        "import sys, io, contextlib\n"
-        "from pixengine.cli import main\n"
-        "for argv in (['presets', 'list'], ['info', sys.argv[1]], ['info', sys.argv[2]]):\n"
-        "    with contextlib.redirect_stdout(io.StringIO()):\n"
-        "        assert main(argv) == 0, argv\n"
-        "print(sorted(m for m in ('torch', 'kornia', 'open_clip') if m in sys.modules))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe, str(made.final_path), str(made.output_dir)],
-                          capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": ""})
-    assert done.stdout.strip() == "[]"
-
-
 def test_the_readme_preset_pack_installs_and_runs_as_written(tmp_path, monkeypatch, capsys):
     """The README's preset pack, built from its text, is found without importing it and runs."""
     import subprocess

@@ -16,14 +16,27 @@ runs execute), :mod:`~.halving` (best-of-N's rule), :mod:`~.driver` (getting it 
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .describe import describe
-from .folder import is_sweep
-from .spec import SweepSpec
-from .spec import load as load_spec
+if TYPE_CHECKING:
+    from .spec import SweepSpec
 
 __all__ = ["SweepSpec", "describe", "is_sweep", "load_spec", "make_executor", "run"]
+
+#: Names imported on first use, so `pixengine --help` (which adds the sweep command) stays light.
+_LAZY = {"describe": ("describe", "describe"), "is_sweep": ("folder", "is_sweep"), "SweepSpec": ("spec", "SweepSpec"),
+         "load_spec": ("spec", "load")}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'pixengine.sweep' has no attribute '{name}'")
+    module, attribute = _LAZY[name]
+    value = getattr(import_module(f".{module}", __name__), attribute)
+    globals()[name] = value
+    return value
 
 
 def make_executor(*, workers: int = 1, ray: str | None = None, device: str = "auto", gpus_per_run: float | None = None,
@@ -39,10 +52,12 @@ def make_executor(*, workers: int = 1, ray: str | None = None, device: str = "au
     return RayExecutor(ray, device=device, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, retries=retries)
 
 
-def run(spec: SweepSpec | str | Path, *, output: str | Path | None = None, executor=None, echo=print, **executor_options):
+def run(spec: "SweepSpec | str | Path", *, output: str | Path | None = None, executor=None, echo=print, **executor_options):
     """Plan, record and run a sweep (a spec, a spec file, or an existing sweep folder to go on
     with). Returns a :class:`pixengine.sweep.driver.SweepResult`."""
     from . import driver, folder, plan
+    from .folder import is_sweep
+    from .spec import load as load_spec
 
     record = None
     if isinstance(spec, (str, Path)) and is_sweep(spec):
