@@ -15,7 +15,6 @@ commands that only read presets or a PNG's recipe start without loading torch.
 """
 
 import os
-from importlib import import_module
 
 # OpenMP threads that spin while they wait make torch 10-70x slower whenever another process
 # holds a core (measured on a shared 2-core machine: a 500k-element multiply took 11.8 ms with
@@ -26,24 +25,22 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from .api_version import API_VERSION  # noqa: E402
 from .errors import ConfigError, NonFiniteLossError, PixengineError, PluginError, WeightsNotFoundError  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
+from .lazy import lazy_names  # noqa: E402
 from .options import FileOption, NoOptions, option  # noqa: E402
 
-#: Public names imported on first use, by the module that defines them.
+#: Public names imported on first use: name -> (module, name there).
 _LAZY = {
-    "Augmentation": "components",
-    "CatalogEntry": "components",
-    "Loss": "components",
-    "LossOptions": "components",
-    "Model": "components",
-    "Parameterization": "components",
-    "StepInputs": "components",
-    "prepare": "api",
-    "resolve": "api",
-    "run": "api",
-    "RunResult": "engine",
-    "RunView": "runview",
-    "variations": "seed_variations",
+    name: (module, name)
+    for module, names in {
+        "components": ["Augmentation", "CatalogEntry", "Loss", "LossOptions", "Model", "Parameterization", "StepInputs"],
+        "api": ["prepare", "resolve", "run"],
+        "engine": ["RunResult"],
+        "runview": ["RunView"],
+        "seed_variations": ["variations"],
+    }.items()
+    for name in names
 }
+_lazy_getattr, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 
 def _version() -> str:
@@ -61,16 +58,7 @@ def __getattr__(name: str):
     if name == "__version__":
         globals()[name] = _version()
         return globals()[name]
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pixengine' has no attribute '{name}'")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | {"__version__"})
+    return _lazy_getattr(name)
 
 
 __all__ = [

@@ -131,7 +131,7 @@ def cmd_share(args: argparse.Namespace) -> int:
     needs = ", ".join(
         sorted({f"{info['distribution']} {info['version']}" for info in written.manifest["plugins"].values() if info.get("distribution")})
     )
-    print(f"It needs {needs or 'pixengine'}" + (f" and the weights listed in its manifest" if written.manifest["weights"] else ""))
+    print(f"It needs {needs or 'pixengine'}" + (" and the weights listed in its manifest" if written.manifest["weights"] else ""))
     print(f"Run it anywhere with: pixengine run {written.path}")
     return 0
 

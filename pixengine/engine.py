@@ -261,7 +261,6 @@ class Run:
     def execute(self) -> RunResult:
         if self.ctx is None:
             self.build()
-        settings = self.settings
         lock = RunFolderLock(self.output_dir).acquire()  # before anything is written into it
         try:
             return self._execute_locked()

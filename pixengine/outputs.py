@@ -184,18 +184,13 @@ def repair_log(path: str | Path, up_to_step: int) -> int:
     """Keep the whole records of ``log.jsonl`` up to ``up_to_step`` (the step a run resumes
     from): steps logged after its last checkpoint would be logged again, and a line torn by a
     crash is dropped. Returns the number of records kept."""
+    from .rundir import log_records
+
     path = Path(path)
     if not path.is_file():
         return 0
-    kept = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= up_to_step:
-            kept.append(line)
-    atomic_write(path, lambda handle: handle.write("".join(f"{line}\n" for line in kept).encode("utf-8")))
+    kept = [r for r in log_records(path) if isinstance(r.get("step"), int) and r["step"] <= up_to_step]
+    atomic_write(path, lambda handle: handle.write("".join(json.dumps(r) + "\n" for r in kept).encode("utf-8")))
     return len(kept)
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,22 +158,28 @@ class RunSummary:
     document: dict | None = None
 
 
-def last_log_record(path: Path) -> tuple[dict | None, int, float]:
-    """(last complete record, number of records, sum of their seconds) of a ``log.jsonl``;
-    a torn last line (a crash mid-write) is ignored."""
-    last, count, seconds = None, 0, 0.0
+def log_records(path: str | Path) -> Iterator[dict]:
+    """The whole records of a ``log.jsonl``, in order: a line torn by a crash mid-write is
+    skipped, and a log that cannot be read has none."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 try:
                     record = json.loads(line)
                 except ValueError:
                     continue
                 if isinstance(record, dict):
-                    last, count = record, count + 1
-                    seconds += float(record.get("seconds") or 0.0)
+                    yield record
     except OSError:
-        return None, 0, 0.0
+        return
+
+
+def last_log_record(path: Path) -> tuple[dict | None, int, float]:
+    """(last whole record, number of records, sum of their seconds) of a ``log.jsonl``."""
+    last, count, seconds = None, 0, 0.0
+    for record in log_records(path):
+        last, count = record, count + 1
+        seconds += float(record.get("seconds") or 0.0)
     return last, count, seconds
 
 

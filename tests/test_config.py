@@ -148,7 +148,6 @@ def test_component_section_must_be_a_mapping(family):
 
 def test_post_init_errors_are_reported_with_the_key(tmp_path):
     from dataclasses import dataclass
-    import types
 
     from pixengine import plugins
 

@@ -22,6 +22,7 @@ from PIL import Image
 import pixengine
 from pixengine.cli import main
 from pixengine.outputs import read_run_document, run_document, save_png
+from test_untrusted_recipes import alias_bomb
 
 REPAINT = ["steps=2", "width=24", "height=16", "progress=false", "save_every=1"]
 
@@ -46,14 +47,6 @@ def write(name: str, text: str | bytes):
         path.write_bytes(text if isinstance(text, bytes) else text.encode())
 
     return setup
-
-
-def alias_bomb(levels: int = 9) -> str:
-    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
-    for i in range(levels):
-        prev, name = chr(97 + i), chr(98 + i)
-        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
-    return "\n".join(lines) + "\n"
 
 
 def edited_png(change: Callable[[dict], object], raw: str | None = None):

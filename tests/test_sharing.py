@@ -4,7 +4,6 @@ run records, what a receiver is told before running, and info / validate / diff.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import zipfile

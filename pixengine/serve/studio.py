@@ -7,14 +7,13 @@ raises :class:`~pixengine.serve.errors.ApiError` for the client's mistakes.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import PixengineError
-from ..rundir import RunFolderBusy, RunFolderLock, read_holder
+from ..rundir import LOG_NAME, RunFolderBusy, RunFolderLock, log_records, read_holder
 from . import bases, catalog, folders, submissions
 from .errors import ApiError, keyed, not_found
 from .folders import RunRecord
@@ -255,17 +254,7 @@ class Studio:
     def log(self, run_id: str, points: int = CHART_POINTS) -> dict:
         """The run's log.jsonl as chart points (thinned to about ``points``)."""
         folder = self.folder(run_id)
-        path = folder / "log.jsonl"
-        records = []
-        if path.is_file():
-            with open(path, encoding="utf-8") as handle:
-                for line in handle:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(record, dict):
-                        records.append({k: record.get(k) for k in ("step", "total", "losses", "seconds")})
+        records = [{k: record.get(k) for k in ("step", "total", "losses", "seconds")} for record in log_records(folder / LOG_NAME)]
         stride = max(1, -(-len(records) // max(1, points)))
         thinned = records[::stride]
         if records and thinned[-1] is not records[-1]:

@@ -34,7 +34,7 @@ from ..resources import PACKAGE_SCHEME, resolve_path
 from ..sharing.paths import declared_files
 from . import bases, catalog, folders
 from .bases import Base
-from .errors import ApiError, keyed
+from .errors import keyed
 from .option_schema import plain
 from .uploads import UPLOAD_REF, Upload, UploadRefused, UploadStore
 

@@ -16,9 +16,10 @@ runs execute), :mod:`~.halving` (best-of-N's rule), :mod:`~.driver` (getting it 
 
 from __future__ import annotations
 
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .spec import SweepSpec
@@ -28,15 +29,7 @@ __all__ = ["SweepSpec", "describe", "is_sweep", "load_spec", "make_executor", "r
 #: Names imported on first use, so `pixengine --help` (which adds the sweep command) stays light.
 _LAZY = {"describe": ("describe", "describe"), "is_sweep": ("folder", "is_sweep"), "SweepSpec": ("spec", "SweepSpec"),
          "load_spec": ("spec", "load")}
-
-
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'pixengine.sweep' has no attribute '{name}'")
-    module, attribute = _LAZY[name]
-    value = getattr(import_module(f".{module}", __name__), attribute)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 
 def make_executor(*, workers: int = 1, ray: str | None = None, device: str = "auto", gpus_per_run: float | None = None,

@@ -116,7 +116,7 @@ class LocalExecutor:
                     except (EOFError, OSError):
                         outcome = None
                 if outcome is not None:
-                    task, worker.task = worker.task, None
+                    worker.task = None
                     on_outcome(outcome)
                     if outcome.get("status") == "interrupted" and not worker.process.is_alive():
                         raise KeyboardInterrupt  # the workers were stopped with the driver

@@ -24,39 +24,20 @@ uses it.
 .. versionadded:: 1.1
 """
 
-from importlib import import_module
+from ..lazy import lazy_names
 
+#: Public names imported on first use: name -> (module, name there).
 _LAZY = {
-    "make_plugin": "registration",
-    "registered": "registration",
-    "quick_overrides": "runs",
-    "run_context": "runs",
-    "build_run": "runs",
-    "make_tiny_clip": "tiny_clip",
-    "TinyClip": "tiny_clip",
-    "check_parameterization": "contracts",
-    "check_loss": "contracts",
-    "check_augmentation": "contracts",
-    "check_model": "contracts",
-    "check_options": "contracts",
-    "ParameterizationContract": "contracts",
-    "LossContract": "contracts",
-    "AugmentationContract": "contracts",
-    "ModelContract": "contracts",
+    name: (module, name)
+    for module, names in {
+        "registration": ["make_plugin", "registered"],
+        "runs": ["quick_overrides", "run_context", "build_run"],
+        "tiny_clip": ["make_tiny_clip", "TinyClip"],
+        "contracts": ["check_parameterization", "check_loss", "check_augmentation", "check_model", "check_options",
+                      "ParameterizationContract", "LossContract", "AugmentationContract", "ModelContract"],
+    }.items()
+    for name in names
 }
-
-
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pixengine.testing' has no attribute '{name}'")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 __all__ = sorted(_LAZY)

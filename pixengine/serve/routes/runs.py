@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from .. import bases, folders, thumbnails
-from ..errors import ApiError, keyed, not_found
+from ..errors import keyed, not_found
 from ..models import ERRORS, CheckResult, PromptText, ResumeRequest, RunCreated, RunInfo, RunRequest, Status
 from ..studio import Studio
 from . import get_studio
