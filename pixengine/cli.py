@@ -219,6 +219,8 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
         api = ""
         if info.api:
             api = f"  [API {info.api}: {'compatible' if incompatibility(info.api) is None else 'incompatible'}]"
+        elif not info.builtin and info.module and not info.presets_package:
+            api = "  [API not declared (PIXENGINE_API)]"
         print(f"{info.name}  ({info.origin()}){state}{api}")
         if info.error:
             print(textwrap.indent(info.error, "    "))
