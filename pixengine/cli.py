@@ -142,7 +142,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from .sweep.folder import is_sweep
 
     if Path(args.file).is_dir() and is_sweep(args.file):
-        from .sweep import describe
+        from .sweep.summary import describe
 
         print(describe(args.file))
         return 0
@@ -219,7 +219,7 @@ def cmd_plugins_list(args: argparse.Namespace) -> int:
         api = ""
         if info.api:
             api = f"  [API {info.api}: {'compatible' if incompatibility(info.api) is None else 'incompatible'}]"
-        elif not info.builtin and info.module and not info.presets_package:
+        elif info.ok and not info.builtin and info.module and not info.presets_package:
             api = "  [API not declared (PIXENGINE_API)]"
         print(f"{info.name}  ({info.origin()}){state}{api}")
         if info.error:

@@ -174,7 +174,7 @@ def test_halving_ranks_lower_first_with_missing_values_last_and_ties_by_order():
 
 def test_reading_specs_and_sweep_folders_does_not_import_torch():
     code = ("import sys; import pixengine.sweep, pixengine.sweep.cli, pixengine.sweep.spec, pixengine.sweep.expand, "
-            "pixengine.sweep.index, pixengine.sweep.describe, pixengine.sweep.halving, pixengine.sweep.folder, "
+            "pixengine.sweep.index, pixengine.sweep.summary, pixengine.sweep.halving, pixengine.sweep.folder, "
             "pixengine.sweep.local, pixengine.sweep.sheet; print(json.dumps(sorted(m for m in sys.modules if m in ('torch', 'ray'))))")
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []

@@ -11,7 +11,7 @@ Modules, one job each: :mod:`~pixengine.sweep.spec` (reading a spec), :mod:`~.ex
 runs), :mod:`~.plan` (validating them), :mod:`~.folder` (the sweep folder and its lock),
 :mod:`~.worker` (one run in any process), :mod:`~.local` and :mod:`~.ray_executor` (where
 runs execute), :mod:`~.halving` (best-of-N's rule), :mod:`~.driver` (getting it all done),
-:mod:`~.index` and :mod:`~.sheet` (what it produces), :mod:`~.describe` (``pixengine info``).
+:mod:`~.index` and :mod:`~.sheet` (what it produces), :mod:`~.summary` (``pixengine info``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["SweepSpec", "describe", "is_sweep", "load_spec", "make_executor", "run"]
 
 #: Names imported on first use, so `pixengine --help` (which adds the sweep command) stays light.
-_LAZY = {"describe": ("describe", "describe"), "is_sweep": ("folder", "is_sweep"), "SweepSpec": ("spec", "SweepSpec"),
+_LAZY = {"describe": ("summary", "describe"), "is_sweep": ("folder", "is_sweep"), "SweepSpec": ("spec", "SweepSpec"),
          "load_spec": ("spec", "load")}
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 

@@ -161,7 +161,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         result = driver.run(root, executor, record=record)
     finally:
         executor.close()
-    from .describe import describe
+    from .summary import describe
 
     print(describe(result.root))
     failed = [line for line in result.entries if line["status"] in ("failed", "nonfinite")]
