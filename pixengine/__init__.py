@@ -9,10 +9,12 @@ The names plugin authors and scripts need are importable from here::
     @pixengine.hookimpl
     def register_losses(register):
         register(MyLoss)
+
+Names that need torch (the component base classes, ``run``...) are imported on first use, so
+commands that only read presets or a PNG's recipe start without loading torch.
 """
 
 import os
-from importlib.metadata import PackageNotFoundError, version
 
 # OpenMP threads that spin while they wait make torch 10-70x slower whenever another process
 # holds a core (measured on a shared 2-core machine: a 500k-element multiply took 11.8 ms with
@@ -20,47 +22,56 @@ from importlib.metadata import PackageNotFoundError, version
 # effect if set before torch is first imported; a value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-try:
-    __version__ = version("pixengine")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0+unknown"
-
+from .api_version import API_VERSION  # noqa: E402
+from .errors import ConfigError, NonFiniteLossError, PixengineError, PluginError, WeightsNotFoundError  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
-from .options import option, NoOptions  # noqa: E402
-from .components import (  # noqa: E402
-    Augmentation,
-    CatalogEntry,
-    Loss,
-    LossOptions,
-    Model,
-    Parameterization,
-    StepInputs,
-)
-from .errors import ConfigError, PixengineError, PluginError, WeightsNotFoundError, NonFiniteLossError  # noqa: E402
-from .api import prepare, resolve, run  # noqa: E402
-from .engine import RunResult  # noqa: E402
-from .variations import variations  # noqa: E402
+from .lazy import lazy_names  # noqa: E402
+from .options import FileOption, NoOptions, option  # noqa: E402
+
+#: Public names imported on first use: name -> (module, name there).
+_LAZY = {
+    name: (module, name)
+    for module, names in {
+        "components": ["Augmentation", "CatalogEntry", "Loss", "LossOptions", "Model", "Parameterization", "StepInputs"],
+        "api": ["prepare", "resolve", "run"],
+        "engine": ["RunResult"],
+        "runview": ["RunView"],
+        "seed_variations": ["variations"],
+    }.items()
+    for name in names
+}
+_lazy_getattr, __dir__ = lazy_names(__name__, _LAZY, globals())
+
+
+def _version() -> str:
+    """The installed distribution's version (reading package metadata costs ~70 ms, which
+    ``pixengine --help`` need not pay)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pixengine")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0.0.0+unknown"
+
+
+def __getattr__(name: str):
+    if name == "__version__":
+        globals()[name] = _version()
+        return globals()[name]
+    return _lazy_getattr(name)
+
 
 __all__ = [
     "__version__",
+    "API_VERSION",
     "hookimpl",
     "option",
+    "FileOption",
     "NoOptions",
-    "Augmentation",
-    "CatalogEntry",
-    "Loss",
-    "LossOptions",
-    "Model",
-    "Parameterization",
-    "StepInputs",
     "ConfigError",
     "PixengineError",
     "PluginError",
     "WeightsNotFoundError",
     "NonFiniteLossError",
-    "prepare",
-    "resolve",
-    "run",
-    "RunResult",
-    "variations",
+    *_LAZY,
 ]

@@ -21,8 +21,8 @@ QUIET = {
     "save_every": 0,
     "outputs.log": False,
     "outputs.checkpoint": False,
-    "outputs.animation": None,
-    "outputs.contact_sheet": False,
+    "media.animation": None,
+    "media.contact_sheet": False,
 }
 
 

@@ -9,6 +9,7 @@ component as ``cls(options, ctx)`` where ``options`` is a validated ``Options`` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -34,6 +35,31 @@ class Component:
     def summary(cls) -> str:
         doc = (cls.__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
+
+    @classmethod
+    def weight_files(cls, options: Any, key: str = "") -> dict[str, "Path"]:
+        """The weight files this component loads with ``options``, by a readable name, found
+        the way the component will find them (an explicit path, the cache, a download) but
+        without loading them; raise :class:`pixengine.WeightsNotFoundError` when they cannot be
+        found. ``key`` is the component's place in the config (``models.clip``), for how-to
+        messages (``models.clip.path=FILE``). The engine records each file's SHA-256 in the run's outputs (so a recipe says
+        which weights made it) and calls this before building anything, so a missing file stops
+        the run early. Components without weight files keep the default: none.
+
+        .. versionadded:: 1.1
+        """
+        return {}
+
+    @classmethod
+    def memory_estimate(cls, options: Any, width: int, height: int) -> int:
+        """Bytes this component needs for a run at ``width`` x ``height`` beyond its weight
+        files (which are counted from their size): activations that grow with the image, a
+        chain's views. A rough upper bound; the engine refuses a run whose total cannot fit
+        (pixengine.memory). Default: nothing worth counting.
+
+        .. versionadded:: 1.3
+        """
+        return 0
 
     def references(self) -> dict[str, "torch.Tensor"]:
         """The input images this component was given (target, style, content...), by label,
@@ -71,7 +97,10 @@ class Parameterization(Component, nn.Module):
         """Called by the engine without gradients after every optimiser step: put the parameters
         back where they must stay (``pixels`` with ``bound: clamp`` clamps its values to [0, 1]).
         Several evaluations inside one step (L-BFGS with ``max_iter`` above 1) happen before it,
-        so ``forward()`` must keep its output in [0, 1] on its own. Default: nothing."""
+        so ``forward()`` must keep its output in [0, 1] on its own. Default: nothing.
+
+        .. versionadded:: 1.4
+        """
 
     def resize(self, width: int, height: int) -> None:
         """Continue at a new resolution: the image at the new size must continue the old one.
@@ -109,12 +138,31 @@ class Augmentation(Component, nn.Module):
     geometric: ClassVar[bool] = False
 
     def sample(self, x: torch.Tensor) -> Any:
+        """Draw this link's random parameters for the batch ``x`` (the output of the previous
+        link): crop boxes, angles, flip decisions... Any object ``apply`` understands. Draw
+        from torch's global generator (the run seeds it and checkpoints its state), never
+        from an unseeded source, so runs reproduce and resume exactly. The default draws
+        nothing (``None``): a deterministic link.
+
+        .. versionadded:: 1.0
+        """
         return None
 
     def apply(self, x: torch.Tensor, params: Any) -> torch.Tensor:  # pragma: no cover
+        """Apply the parameters ``params`` (from :meth:`sample`) to ``x`` and return the new
+        batch, differentiably. Called again with the same ``params`` to replay the views on
+        another input (the start image, a mask, the image at another size), so it must
+        depend on nothing but ``x`` and ``params``. A geometric link (``geometric = True``)
+        must only move pixels: a mask replayed through it must still line up with the image.
+
+        This overrides ``torch.nn.Module.apply``, which augmentations do not use.
+
+        .. versionadded:: 1.0
+        """
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``apply(x, sample(x))``: one fresh random draw."""
         return self.apply(x, self.sample(x))
 
 
@@ -136,7 +184,9 @@ class StepInputs:
 
     #: The parameterization's output, (B, 3, H, W) in [0, 1].
     image: torch.Tensor
-    #: The augmentation chain's views of ``image``, or None when the run has no chain.
+    #: The augmentation chain's views of ``image`` (N, 3, h, w), or None when the run has no
+    #: augmentations (its ``augmentations`` section is empty). Losses that need views (CLIP)
+    #: should say so with a ConfigError at build time, by checking ``ctx.augment``.
     views: torch.Tensor | None
     #: 0-based step index and the run's step count. ``step`` is -1 when the engine scores
     #: candidate images for a parameterization's ``initialize``; keep no state from such calls.

@@ -1,11 +1,7 @@
-"""Device choice and seeding."""
+"""Device choice (seeding is in pixengine.seeds)."""
 
 from __future__ import annotations
 
-import os
-import random
-
-import numpy as np
 import torch
 
 from .errors import ConfigError
@@ -30,13 +26,3 @@ def choose_device(spec: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("mps was asked for but is not available; use device=auto or cpu", key="device")
     return device
-
-
-def seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        # cuBLAS needs this to be deterministic; it must be set before the first cuBLAS call.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)

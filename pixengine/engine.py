@@ -13,6 +13,7 @@ Ctrl-C, an exception or a non-finite loss.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import sys
@@ -22,23 +23,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from omegaconf import OmegaConf
 from PIL import Image
 from tqdm import tqdm
 
 from . import __version__
-from . import checkpoint
+from . import checkpoint, memory
 from .augment import AugmentationChain
 from .components import StepInputs
 from .context import RunContext
-from .device import choose_device, seed_everything
+from .device import choose_device
 from .errors import ConfigError, NonFiniteLossError, PixengineError, PluginError
 from .images import tensor_to_pil
 from .optim import apply_schedule, build_optimizer, needs_closure
-from .outputs import JsonlLog, run_document, save_png, write_text
+from .outputs import JsonlLog, parse_run_document, repair_log, run_document, save_png, write_text
 from .registry import Registry
-from .validate import ComponentSpec, RunSpec, seed_value
+from .resources import resolve_path
+from .rundir import LOG_NAME, RunFolderLock
+from .signals import interrupts_deferred
+from .runview import RunView
+from .sharing.identity import sha256_of
+from .sharing.paths import declared_files
+from .sharing.reproduce import differences, notice
+from .seeds import seed_everything, seed_value
+from .validate import ComponentSpec, RunSpec
 
 FINAL_NAME = "final.png"
 RUN_YAML = "run.yaml"
@@ -75,6 +83,17 @@ def default_output_dir(preset: str) -> Path:
     return candidate
 
 
+def input_files(spec: RunSpec) -> dict[str, str]:
+    """The SHA-256 of each file the run's declared file options name (by the path as written),
+    so the run's outputs say exactly which inputs made them."""
+    files = {}
+    for _key, path in declared_files(spec):
+        local = resolve_path(path)
+        if path not in files and local.is_file():
+            files[path] = sha256_of(local)
+    return files
+
+
 class Run:
     """One run: build it with :meth:`build`, then :meth:`execute` it."""
 
@@ -100,6 +119,16 @@ class Run:
         #: Steps at which this run was resumed (recorded in its outputs).
         self._resumed_at: list[int] = []
         self._hooks = registry.manager.hook if registry.manager is not None else None
+        #: What lifecycle hooks see of this run.
+        self.view = RunView(self)
+        #: Seconds of optimisation before this process resumed the run.
+        self._seconds_before = 0.0
+        #: The identity (file name, SHA-256) of every weight file, by component key.
+        self.weights: dict[str, dict[str, dict[str, str]]] = {}
+        #: The SHA-256 of every file the run's options name, by the path as written.
+        self.files: dict[str, str] = {}
+        #: Why a hook asked the run to stop early (``RunView.stop``); None while it goes on.
+        self.stop_reason: str | None = None
 
     # -- building -------------------------------------------------------------------------
 
@@ -108,8 +137,16 @@ class Run:
         if not self.spec.losses:
             raise ConfigError("a run needs at least one loss in the 'losses' section", key="losses")
         device = choose_device(settings.device)
+        # Every weight file is found (or reported missing) and identified before anything loads.
+        weight_files = self._weight_files()
+        self.weights = {key: {name: {"file": Path(path).name, "sha256": sha256_of(path)} for name, path in files.items()}
+                        for key, files in weight_files.items()}
+        self._say_what_may_not_reproduce(device)
+        if settings.limits.memory == "check":
+            self._check_memory(device, weight_files)
         seed = seed_value(settings.seed)
         seed_everything(seed, settings.deterministic)
+        self.files = input_files(self.spec)
         self.output_dir = Path(settings.output_dir) if settings.output_dir else default_output_dir(settings.preset)
         self.config.output_dir = str(self.output_dir)
         self.ctx = RunContext(
@@ -120,6 +157,9 @@ class Run:
             seed=seed,
             config=self.config,
             output_dir=self.output_dir,
+            prompts=self.spec.prompts,
+            # A shared recipe's files were vetted by name (sharing.paths); components may open those.
+            allowed_files=set(self.files) if self.spec.recipe is not None and self.spec.recipe.shared else None,
         )
         for spec in self.spec.models:
             model = self._build(spec).to(device).eval()
@@ -135,6 +175,39 @@ class Run:
         self.optimizer = self._make_optimizer()
         return self
 
+    def _weight_files(self) -> dict[str, dict[str, Path]]:
+        """{component key: {weights name: path}} for every component's weight files."""
+        found = {}
+        for spec in self.spec.components():
+            with self._errors_named(spec):
+                files = spec.entry.cls.weight_files(spec.options, spec.key)
+            if files:
+                found[spec.key] = {name: Path(path) for name, path in files.items()}
+        return found
+
+    def _check_memory(self, device: torch.device, weight_files: dict[str, dict[str, Path]]) -> None:
+        """Refuse a run that cannot fit, before it allocates anything (pixengine.memory)."""
+        needed = memory.estimate(self.spec, weight_files)
+        free = memory.available(device)
+        if free is None or needed.total <= free:
+            return
+        what, _, key = needed.largest()
+        raise ConfigError(
+            f"this run needs about {needed.total / memory.GB:.1f} GB ({needed.describe()}) and {device} has "
+            f"{free / memory.GB:.1f} GB free; the largest part is {what}: lower {key}, or set limits.memory=ignore to try anyway",
+            key=key,
+        )
+
+    def _say_what_may_not_reproduce(self, device: torch.device) -> None:
+        recipe = self.spec.recipe
+        if recipe is None or not recipe.shared:
+            return
+        here = {"pixengine": __version__, "torch": str(torch.__version__), "device": str(device),
+                "plugins": self.spec.plugin_versions(self.registry), "weights": self.weights}
+        notes = differences(recipe.metadata, here)
+        if notes:
+            print(notice(notes, recipe.origin), file=sys.stderr)
+
     @torch.no_grad()
     def score_images(self, images: torch.Tensor) -> torch.Tensor:
         """The run's total weighted loss of each image in a batch, shape (B,)."""
@@ -146,10 +219,16 @@ class Run:
         return torch.stack([torch.as_tensor(s, dtype=images.dtype, device=images.device) for s in scores])
 
     def _build(self, spec: ComponentSpec):
+        with self._errors_named(spec):
+            return spec.entry.cls(spec.options, self.ctx)
+
+    @contextlib.contextmanager
+    def _errors_named(self, spec: ComponentSpec):
+        """Errors from a component's code, named after its place in the config and its plugin."""
         entry = spec.entry
         loaded = self.spec.loaded
         try:
-            return entry.cls(spec.options, self.ctx)
+            yield
         except ConfigError as exc:
             # A component names its own option ("image"); the run knows where that lives.
             if exc.key is None:
@@ -182,12 +261,23 @@ class Run:
     def execute(self) -> RunResult:
         if self.ctx is None:
             self.build()
+        lock = RunFolderLock(self.output_dir).acquire()  # before anything is written into it
+        try:
+            return self._execute_locked()
+        finally:
+            lock.release()
+
+    def _execute_locked(self) -> RunResult:
         settings = self.settings
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        # The folder says "running" from the start, so readers (a gallery, a sweep) see the run.
+        write_text(self.output_dir / RUN_YAML, self.document("running"))
         if settings.outputs.log:
-            self._log = JsonlLog(self.output_dir / "log.jsonl", append=bool(self._resumed_at))
+            log_path = self.output_dir / LOG_NAME
+            if self._resumed_at:  # steps after the checkpoint (and a torn last line) would repeat
+                repair_log(log_path, self.step)
+            self._log = JsonlLog(log_path, append=bool(self._resumed_at))
             self.paths.append(self._log.path)
-        self._call("on_run_start", run=self)
+        self._call("on_run_start")
         bar = tqdm(
             total=settings.steps,
             desc=settings.preset or "run",
@@ -204,6 +294,9 @@ class Run:
             for step in range(self.step, settings.steps):
                 self._grow(step)
                 self._one_step(step, bar)
+                if self.stop_reason is not None and self.step < settings.steps:
+                    status = "stopped"  # asked by a hook: ends like an interruption, without an error
+                    break
         except KeyboardInterrupt:
             status = "interrupted"
             raise
@@ -220,9 +313,10 @@ class Run:
                 error.paths = result.paths
             if status != "finished":
                 kept = f" Kept the last good image in {result.final_path}." if result.final_path else ""
-                if result.checkpoint_path is not None and status == "interrupted":
+                if result.checkpoint_path is not None and status in ("interrupted", "stopped"):
                     kept += f" Go on with: pixengine run --resume {result.output_dir}"
-                print(f"Run {status} at step {self.step}/{settings.steps}.{kept}", file=sys.stderr)
+                why = f" ({self.stop_reason})" if status == "stopped" else ""
+                print(f"Run {status} at step {self.step}/{settings.steps}{why}.{kept}", file=sys.stderr)
         return result
 
     def _grow(self, step: int) -> None:
@@ -266,7 +360,7 @@ class Run:
             self._log.write(record)
         bar.set_postfix({"loss": f"{total_value:.4g}", **{k: f"{v:.3g}" for k, v in list(weighted.items())[:4]}}, refresh=False)
         bar.update(1)
-        self._call("on_step", run=self, step=self.step, image=self._last_good, losses={**weighted, "total": total_value})
+        self._call("on_step", step=self.step, image=self._last_good, losses={**weighted, "total": total_value})
         if settings.save_every and self.step % settings.save_every == 0 and self.step < settings.steps:
             document = self.document("running")
             self._save(self._last_good, self.output_dir / "steps" / f"step_{self.step:05d}.png", document)
@@ -315,16 +409,21 @@ class Run:
             "status": status,
             "step": self.step,
             "steps": self.settings.steps,
+            # Seconds of optimisation (building and writing not included), across resumes.
+            "seconds": round(self._seconds_before + sum(record["seconds"] for record in self.history), 3),
             "seed": self.ctx.seed if self.ctx else None,
             "device": str(self.ctx.device) if self.ctx else None,
             "torch": str(torch.__version__),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "plugins": self.spec.plugin_versions(self.registry),
+            "files": self.files,
+            "weights": self.weights,
             **({"resumed_at": self._resumed_at} if self._resumed_at else {}),
+            **({"stopped": self.stop_reason} if status == "stopped" else {}),
         }
 
     def document(self, status: str) -> str:
-        return run_document(OmegaConf.to_container(self.config), self.metadata(status))
+        return run_document(OmegaConf.to_container(self.config, resolve=True), self.metadata(status))
 
     def _save(self, image: torch.Tensor, path: Path, document: str) -> Path:
         save_png(path, tensor_to_pil(image), document)
@@ -375,9 +474,11 @@ class Run:
         checkpoint.restore(self.parameterization, self.optimizer, payload, Path(folder) / checkpoint.CHECKPOINT_NAME)
         for group, own in zip(self.optimizer.param_groups, settings):
             group.update(own)
-        checkpoint.set_rng_state(payload["rng"], self.ctx.device)
+        checkpoint.restore_rng(payload["rng"], self.ctx.device, Path(folder) / checkpoint.CHECKPOINT_NAME)
         self.step, self._rng = step, payload["rng"]
-        earlier = yaml.safe_load(payload["document"]).get("resumed_at") or []
+        recorded = parse_run_document(payload["document"], str(Path(folder) / checkpoint.CHECKPOINT_NAME))
+        earlier = recorded.get("resumed_at") or []
+        self._seconds_before = float(recorded.get("seconds") or 0.0)
         self._resumed_at = [*earlier, step]
         with torch.no_grad():
             self._last_good = self.parameterization().detach()
@@ -394,14 +495,20 @@ class Run:
         return self._last_good
 
     def _finish(self, status: str) -> RunResult:
+        # A second Ctrl-C (or SIGTERM) while the last image is written waits for it to be whole.
+        with interrupts_deferred("writing the last image and checkpoint; they will be complete in a moment"):
+            return self._write_final(status)
+
+    def _write_final(self, status: str) -> RunResult:
         final = self._last_good if status == "nonfinite" else self._final_image()
         final_path = None
-        if final is not None and self.output_dir is not None:
-            # One document for the PNG, the YAML beside it and the checkpoint.
-            document = self.document(status)
+        # One document for the PNG, the YAML beside it and the checkpoint.
+        document = self.document(status)
+        if final is not None:
             final_path = self._save(final, self.output_dir / FINAL_NAME, document)
-            self.paths.append(write_text(self.output_dir / RUN_YAML, document))
-            if status in ("finished", "interrupted"):
+        self.paths.append(write_text(self.output_dir / RUN_YAML, document))
+        if final is not None:
+            if status in ("finished", "interrupted", "stopped"):
                 self._checkpoint(document)
             if status == "finished":
                 for extra in self.parameterization.export(str(final_path.with_suffix(""))):
@@ -419,9 +526,21 @@ class Run:
             history=self.history,
             checkpoint_path=self._checkpoint_path,
         )
-        self._call("on_run_end", run=self, result=result)
+        self._call("on_run_end", result=result)
         return result
 
     def _call(self, hook: str, **kwargs: Any) -> None:
-        if self._hooks is not None:
-            getattr(self._hooks, hook)(**kwargs)
+        """Call every plugin's implementation of a lifecycle hook with the run's view; one that
+        raises stops the run with a message naming the plugin and the hook."""
+        if self._hooks is None:
+            return
+        kwargs["run"] = self.view
+        # pluggy's calling order (last registered first), one plugin at a time so a failure
+        # can be pinned on its plugin.
+        for impl in reversed(getattr(self._hooks, hook).get_hookimpls()):
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except (KeyboardInterrupt, PixengineError):
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin '{impl.plugin_name}' failed in {hook}: {type(exc).__name__}: {exc}") from exc

@@ -1,46 +1,42 @@
-"""The plugin manager: finds plugins through the ``pixengine`` entry-point group, checks their
-hooks against :mod:`pixengine.hookspecs`, and collects what they register into a
+"""The plugin manager: imports the plugins :mod:`pixengine.discovery` finds, checks their hooks
+against :mod:`pixengine.hookspecs`, and collects what they register into a
 :class:`~pixengine.registry.Registry`.
 
-Built-in plugins are declared as entry points of the ``pixengine`` distribution itself, so they
-take the same path as any third-party package. Each plugin is isolated: one that fails to
-import, implements an unknown hook, or raises while registering is recorded with its error
-(see ``pixengine plugins list``) and everything it registered is dropped; other plugins and
-runs that do not need it are unaffected.
+Built-in plugins are entry points of the ``pixengine`` distribution itself, so they take the
+same path as any third-party package, first. Each plugin is isolated:
 
-Environment:
-    ``PIXENGINE_PLUGINS`` unset loads every installed plugin; set to a comma-separated list of
-    plugin (entry-point) or distribution names it loads only those besides the built-ins; set
-    to an empty string it loads the built-ins only.
+* one that fails to import, needs another plugin API, implements an unknown hook, or raises
+  while registering is recorded with its error (``pixengine plugins list``) and everything it
+  registered is dropped;
+* a component or preset whose name is already taken, or whose options are declared wrongly,
+  is refused alone and recorded on its plugin; the rest of the plugin loads. Built-ins always
+  keep their names; between third-party plugins the one whose entry-point name sorts first
+  keeps a name (see :mod:`pixengine.discovery`).
+
+Other plugins, and runs that do not need a broken one, are unaffected.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata as metadata
-import os
+import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .components import Augmentation, Loss, Model, Parameterization
+from . import discovery, hookspecs
+from . import presets as preset_data
+from .api_version import incompatibility
+from .discovery import PLUGINS_ENV, PluginInfo  # noqa: F401 - PLUGINS_ENV is part of this module's API
 from .errors import did_you_mean
-from .registry import ComponentEntry, PluginInfo, PresetEntry, Registry
+from .options import declaration_problems
+from .presets import PresetEntry
+from .registry import ComponentEntry, Registry
 
-ENTRY_POINT_GROUP = "pixengine"
-PLUGINS_ENV = "PIXENGINE_PLUGINS"
-BUILTIN_DISTRIBUTION = "pixengine"
-
-# The registration hooks, and the base class each one's components must derive from.
-REGISTRATION_HOOKS = {
-    "register_parameterizations": Parameterization,
-    "register_losses": Loss,
-    "register_augmentations": Augmentation,
-    "register_models": Model,
-}
+ENTRY_POINT_GROUP = discovery.COMPONENTS_GROUP
+BUILTIN_DISTRIBUTION = discovery.BUILTIN_DISTRIBUTION
 
 _registry: Registry | None = None
 _code_plugins: list[tuple[str, Any]] = []
@@ -58,6 +54,7 @@ def reset() -> None:
     """Forget the registry (after installing plugins, or between tests)."""
     global _registry
     _registry = None
+    preset_data.reset()
 
 
 def register(plugin: Any, name: str | None = None) -> None:
@@ -71,11 +68,16 @@ def unregister(name: str) -> None:
     reset()
 
 
-def _allowed_external() -> set[str] | None:
-    value = os.environ.get(PLUGINS_ENV)
-    if value is None:
-        return None
-    return {part.strip() for part in value.split(",") if part.strip()}
+def _registration_hooks() -> dict[str, type]:
+    """The registration hooks that take component classes, and the base each must derive from."""
+    from .components import Augmentation, Loss, Model, Parameterization
+
+    return {
+        "register_parameterizations": Parameterization,
+        "register_losses": Loss,
+        "register_augmentations": Augmentation,
+        "register_models": Model,
+    }
 
 
 def _error_text(exc: BaseException) -> str:
@@ -85,35 +87,37 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def _discover() -> list[tuple[PluginInfo, Any]]:
-    """(info, loaded plugin object or None) for every entry point and code plugin."""
-    allowed = _allowed_external()
+def _fail(info: PluginInfo, message: str, exc: BaseException | None = None) -> None:
+    info.error = message
+    if exc is not None:
+        info.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def _discover(registry: Registry) -> list[tuple[PluginInfo, Any]]:
+    """(info, loaded plugin object or None) for every component entry point and code plugin."""
+    chosen = discovery.selection()
     found = []
-    seen = set()
-    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        dist = ep.dist.name if ep.dist else None
-        if (ep.name, dist) in seen:  # the same distribution on sys.path twice
-            continue
-        seen.add((ep.name, dist))
-        builtin = dist is not None and dist.lower() == BUILTIN_DISTRIBUTION
-        info = PluginInfo(
-            name=ep.name,
-            source="builtin" if builtin else "entry point",
-            distribution=dist,
-            version=ep.dist.version if ep.dist else None,
-            module=ep.value,
-        )
-        if not builtin and allowed is not None and ep.name not in allowed and dist not in allowed:
+    known_names: set[str] = set()
+    for entry in discovery.entry_points(ENTRY_POINT_GROUP):
+        known_names |= {entry.name, entry.distribution or ""}
+        info = registry.plugins.get(entry.name)
+        if info is None or info.distribution != entry.distribution:
+            info = discovery.plugin_info(entry)
+        info.module = entry.entry_point.value
+        if not entry.builtin and not chosen.allows(entry.name, entry.distribution):
             info.skipped = True
-            info.error = f"not loaded: {PLUGINS_ENV} does not list it"
+            _fail(info, chosen.reason())
             found.append((info, None))
             continue
         try:
-            obj = ep.load()
+            obj = entry.entry_point.load()
         except Exception as exc:  # a broken plugin must not break the others
-            info.error = f"import failed: {_error_text(exc)}"
+            _fail(info, f"import failed: {_error_text(exc)}", exc)
             obj = None
         found.append((info, obj))
+    for info in registry.plugins.values():  # preset packs count as plugins for the selection
+        known_names |= {info.name, info.distribution or ""}
+    discovery.warn_unknown_names(chosen, known_names)
     for name, obj in _code_plugins:
         found.append((PluginInfo(name=name, source="registered in code", module=getattr(obj, "__name__", None)), obj))
     return found
@@ -121,11 +125,20 @@ def _discover() -> list[tuple[PluginInfo, Any]]:
 
 def _check_hooks(pm: pluggy.PluginManager, name: str) -> str | None:
     """Reject hook implementations whose name matches no hookspec (a misspelt hook)."""
-    valid = [n for n in dir(hookspecs) if not n.startswith("_") and hasattr(getattr(hookspecs, n), "pixengine_spec")]
+    valid = list(hookspecs.SINCE)
     for caller in pm.get_hookcallers(pm.get_plugin(name)) or []:
         if caller.spec is None:
             return f"implements unknown hook '{caller.name}'; {did_you_mean(caller.name, valid)}"
     return None
+
+
+def _check_api(obj: Any, info: PluginInfo) -> str | None:
+    required = getattr(obj, "PIXENGINE_API", None)
+    if required is None:
+        return None
+    info.api = str(required)
+    problem = incompatibility(str(required))
+    return f"incompatible: {problem}" if problem else None
 
 
 def _collect(impl_function, argnames, hook: str, base: type, plugin: str) -> list[ComponentEntry]:
@@ -137,8 +150,6 @@ def _collect(impl_function, argnames, hook: str, base: type, plugin: str) -> lis
         component_name = name or cls.name
         if not component_name:
             raise TypeError(f"{cls.__name__} has no 'name'")
-        if not dataclasses.is_dataclass(cls.Options):
-            raise TypeError(f"{cls.__name__}.Options is not a dataclass")
         collected.append(ComponentEntry(kind=base.kind, name=component_name, cls=cls, plugin=plugin))
 
     impl_function(**{arg: register for arg in argnames})
@@ -153,11 +164,23 @@ def _collect_presets(impl_function, argnames, plugin: str) -> list[PresetEntry]:
         if path.is_dir():
             if name:
                 raise TypeError("register_presets: a name can only be given for a single file")
-            collected.extend(PresetEntry(p.stem, p, plugin) for p in sorted(path.glob("*.yaml")))
+            collected.extend(PresetEntry(p.stem, p, plugin) for p in preset_data.preset_files(path))
         elif path.is_file():
             collected.append(PresetEntry(name or path.stem, path, plugin))
         else:
             raise FileNotFoundError(f"register_presets: {path} does not exist")
+
+    impl_function(**{arg: register for arg in argnames})
+    return collected
+
+
+def _collect_settings(impl_function, argnames, plugin: str) -> list[tuple[str, type, str]]:
+    collected: list[tuple[str, type, str]] = []
+
+    def register(section: str, options: type) -> None:
+        if not isinstance(section, str) or not section.isidentifier():
+            raise TypeError(f"register_settings: section {section!r} is not a valid config key")
+        collected.append((section, options, plugin))
 
     impl_function(**{arg: register for arg in argnames})
     return collected
@@ -168,25 +191,32 @@ def build_registry() -> Registry:
     pm.add_hookspecs(hookspecs)
     registry = Registry()
     registry.manager = pm
+    data = preset_data.index()
+    registry.presets = dict(data.presets)
+    registry.plugins = {name: dataclasses.replace(info, presets=list(info.presets), refused=list(info.refused))
+                        for name, info in data.plugins.items()}
 
-    for info, obj in _discover():
-        if info.name in registry.plugins:
-            info.error = f"another plugin is already named '{info.name}' ({registry.plugins[info.name].origin()})"
+    for info, obj in _discover(registry):
+        existing = registry.plugins.get(info.name)
+        if existing is not None and existing is not info and existing.distribution != info.distribution:
+            _fail(info, f"another plugin is already named '{info.name}' ({existing.origin()})")
             info.name = f"{info.name} ({info.origin()})"
         registry.plugins[info.name] = info
         if obj is None:
             continue
-        try:
-            pm.register(obj, name=info.name)
-        except Exception as exc:
-            info.error = f"rejected by pluggy: {_error_text(exc)}"
-            continue
-        problem = _check_hooks(pm, info.name)
+        problem = _check_api(obj, info)
         if problem is None:
-            problem = _register_components(pm, info, registry)
+            try:
+                pm.register(obj, name=info.name)
+            except Exception as exc:
+                _fail(info, f"rejected by pluggy: {_error_text(exc)}", exc)
+                continue
+            problem = _check_hooks(pm, info.name) or _register_components(pm, info, registry)
+            if problem is not None:
+                pm.unregister(name=info.name)
         if problem is not None:
-            info.error = problem
-            pm.unregister(name=info.name)
+            if info.error is None:
+                _fail(info, problem)
             continue
         info.hooks = sorted(
             caller.name for caller in pm.get_hookcallers(obj) or [] if caller.name.startswith("on_")
@@ -195,33 +225,82 @@ def build_registry() -> Registry:
 
 
 def _register_components(pm: pluggy.PluginManager, info: PluginInfo, registry: Registry) -> str | None:
-    """Run one plugin's registration hooks; commit what it registered only if all succeed."""
+    """Run one plugin's registration hooks. Any hook raising fails the plugin as a whole (and
+    nothing it registered is kept); a component whose name is taken or whose options are
+    declared wrongly is refused alone."""
+    bases = _registration_hooks()
     components: list[ComponentEntry] = []
     presets: list[PresetEntry] = []
-    for impl in _impls_of(pm, info.name):
+    settings: list[tuple[str, type, str]] = []
+    for impl in _impls_of(pm, info.name, [*bases, "register_presets", "register_settings"]):
         hook = impl.hook
         try:
-            if hook in REGISTRATION_HOOKS:
-                components += _collect(impl.function, impl.argnames, hook, REGISTRATION_HOOKS[hook], info.name)
+            if hook in bases:
+                components += _collect(impl.function, impl.argnames, hook, bases[hook], info.name)
             elif hook == "register_presets":
                 presets += _collect_presets(impl.function, impl.argnames, info.name)
+            else:
+                settings += _collect_settings(impl.function, impl.argnames, info.name)
         except Exception as exc:
+            info.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             return f"{hook} raised {_error_text(exc)}"
     for entry in components:
-        existing = registry.components[entry.kind].get(entry.name)
-        if existing is not None:
-            return f"{entry.kind} '{entry.name}' is already registered by plugin '{existing.plugin}'"
-    for preset in presets:
-        existing = registry.presets.get(preset.name)
-        if existing is not None:
-            return f"preset '{preset.name}' is already registered by plugin '{existing.plugin}'"
-    for entry in components:
+        refusal = _component_refusal(entry, registry)
+        if refusal:
+            info.refused.append(refusal)
+            continue
         registry.components[entry.kind][entry.name] = entry
         info.components.append((entry.kind, entry.name))
     for preset in presets:
+        owner = registry.plugins[info.name]
+        existing = registry.presets.get(preset.name)
+        if existing is not None:
+            owner.refused.append(f"preset '{preset.name}' refused: the name belongs to plugin '{existing.plugin}'")
+            continue
         registry.presets[preset.name] = preset
         info.presets.append(preset.name)
+    for section, options, plugin in settings:
+        refusal = _settings_refusal(section, options, registry)
+        if refusal:
+            info.refused.append(refusal)
+            continue
+        registry.settings[section] = (options, plugin)
     return None
+
+
+def _component_refusal(entry: ComponentEntry, registry: Registry) -> str | None:
+    what = f"{entry.kind} '{entry.name}'"
+    existing = registry.components[entry.kind].get(entry.name)
+    if existing is not None:
+        owner = registry.plugins.get(existing.plugin)
+        builtin = " (built-in)" if owner is not None and owner.builtin else ""
+        return f"{what} refused: the name belongs to plugin '{existing.plugin}'{builtin}; rename it"
+    problems = declaration_problems(entry.cls.Options)
+    if problems:
+        return f"{what} refused: its Options are declared wrongly: " + "; ".join(problems)
+    return None
+
+
+def _settings_refusal(section: str, options: type, registry: Registry) -> str | None:
+    from .schema import RunSettings
+
+    if section in {f.name for f in dataclasses.fields(RunSettings)}:
+        return f"settings section '{section}' refused: it is a core key"
+    if section in registry.settings:
+        return f"settings section '{section}' refused: it belongs to plugin '{registry.settings[section][1]}'"
+    problems = declaration_problems(options)
+    required = [f.name for f in dataclasses.fields(options) if not _has_default(f)] if not problems else []
+    if required:
+        problems = [f"option '{name}' has no default (run settings must all have one)" for name in required]
+    if problems:
+        return f"settings section '{section}' refused: " + "; ".join(problems)
+    return None
+
+
+def _has_default(f: dataclasses.Field) -> bool:
+    from .options import REQUIRED
+
+    return (f.default is not dataclasses.MISSING and f.default != REQUIRED) or f.default_factory is not dataclasses.MISSING
 
 
 class _Impl:
@@ -231,10 +310,19 @@ class _Impl:
         self.argnames = hookimpl.argnames
 
 
-def _impls_of(pm: pluggy.PluginManager, plugin_name: str) -> list[_Impl]:
+def _impls_of(pm: pluggy.PluginManager, plugin_name: str, hooks: list[str]) -> list[_Impl]:
     impls = []
-    for hook in [*REGISTRATION_HOOKS, "register_presets"]:
+    for hook in hooks:
         for hookimpl in getattr(pm.hook, hook).get_hookimpls():
             if hookimpl.plugin_name == plugin_name:
                 impls.append(_Impl(hook, hookimpl))
     return impls
+
+
+def warn_about_failed_plugins(registry: Registry) -> None:
+    """One line when a run starts while a plugin failed or lost a part (skipped ones are the
+    user's choice and stay quiet)."""
+    troubled = registry.failed_plugins(include_skipped=False)
+    if troubled:
+        names = ", ".join(f"'{p.name}'" for p in troubled)
+        print(f"warning: plugin(s) {names} failed to load or lost parts; see `pixengine plugins list`", file=sys.stderr)

@@ -23,6 +23,7 @@ with a caret under the offending character.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -189,9 +190,15 @@ def _range(source: str, chars, at_pos: int, key: str) -> tuple[Bound | None, Bou
 def parse_prompts(source: str, *, key: str = "prompt") -> list[Prompt]:
     """The prompts of ``source`` in order; an empty or blank source gives none.
 
-    ``key`` names the option the text came from, for errors."""
+    ``key`` names the option the text came from, for errors. Parsing is memoised: the same
+    text is checked when a config is validated and used when the run is built."""
+    return list(_parse_prompts(source, key))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_prompts(source: str, key: str) -> tuple[Prompt, ...]:
     if not source or not source.strip():
-        return []
+        return ()
     prompts = []
     for item, bar in _split(source, key):
         fields, colons, at_part, at_pos = _fields(item)
@@ -207,7 +214,7 @@ def parse_prompts(source: str, *, key: str = "prompt") -> list[Prompt]:
         start, end = _range(source, at_part, at_pos, key) if at_part is not None else (None, None)
         text = "".join(c for c, _, _ in text_chars)
         prompts.append(Prompt(text=text, weight=weight, stop=stop, start=start, end=end))
-    return prompts
+    return tuple(prompts)
 
 
 def format_prompts(prompts: list[Prompt]) -> str:

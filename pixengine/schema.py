@@ -44,10 +44,8 @@ class GrowStep:
 
 @dataclass
 class OutputSettings:
-    animation: Optional[str] = option(None, help="also write the optimisation as 'gif' or 'mp4'", choices=["gif", "mp4"])
-    frame_every: int = option(5, help="steps between animation frames", min=1)
-    fps: int = option(12, help="animation frames per second", min=1)
-    contact_sheet: bool = option(False, help="write contact_sheet.png: input images beside the result")
+    """The files the core writes (plugins declare their own: the media plugin's ``media``)."""
+
     log: bool = option(True, help="write log.jsonl with every loss term per step")
     checkpoint: bool = option(
         True, help="write checkpoint.pt (at every save_every step and when the run stops) so `pixengine run --resume` can go on"
@@ -55,10 +53,26 @@ class OutputSettings:
 
 
 @dataclass
+class LimitSettings:
+    """Bounds that stop a mistyped size or step count before it costs anything; raise them on
+    purpose for a larger run."""
+
+    max_side: int = option(4096, help="largest width or height accepted (including grow sizes)", min=8)
+    max_steps: int = option(100_000, help="most steps accepted", min=1)
+    memory: str = option(
+        "check",
+        help="check: refuse a run whose estimated memory exceeds what the device has left; ignore: try anyway",
+        choices=["check", "ignore"],
+    )
+
+
+@dataclass
 class RunSettings:
     preset: str = option("", help="name of the preset this run came from (set automatically)")
     description: str = option("", help="one line shown by `pixengine presets list`")
-    prompt: str = option("", help="the run's text prompt; losses refer to it as ${prompt}")
+    prompt: str = option(
+        "", help="the run's text prompt, in the prompt grammar (README); losses whose own prompt is empty use it"
+    )
     seed: Any = option(0, help="integer or string; null picks one at random and records it")
     steps: int = option(200, help="optimisation steps", min=0)
     width: int = option(256, help="image width in pixels", min=8)
@@ -70,6 +84,7 @@ class RunSettings:
     progress: bool = option(True, help="show a progress bar")
     optimizer: OptimizerSettings = field(default_factory=OptimizerSettings)
     outputs: OutputSettings = field(default_factory=OutputSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     grow: list[GrowStep] = option([], help="progressive growing: resolution changes during the run")
     parameterization: Any = option({"type": "pixels"}, help="the image parameterization: {type: NAME, ...options}")
     augmentations: Any = option({}, help="the augmentation chain, in order: {LABEL: {type: NAME, ...options}}")

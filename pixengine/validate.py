@@ -8,17 +8,19 @@ before the run starts, with the file that set the key, the key path and what wou
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import random
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
+from . import interpolation
 from .config import LoadedConfig
 from .errors import ConfigError, did_you_mean, omegaconf_message
 from .options import check_constraints, describe
+from .prompts import parse_prompts
+from .seeds import check_seed
 from .registry import ComponentEntry, Registry
 from .schema import COMPONENT_SECTIONS, RunSettings
 
@@ -43,6 +45,12 @@ class RunSpec:
     augmentations: list[ComponentSpec] = field(default_factory=list)
     losses: list[ComponentSpec] = field(default_factory=list)
     loaded: LoadedConfig | None = None
+    #: The run's ``prompt``, parsed (pixengine.prompts); what a loss with no prompt of its own uses.
+    prompts: tuple = ()
+    #: The validated settings sections plugins declared (register_settings), by section.
+    plugin_settings: dict[str, Any] = field(default_factory=dict)
+    #: Where the config came from (a preset, a PNG, a run folder, a bundle); set by resolve().
+    recipe: Any = None
 
     def components(self) -> list[ComponentSpec]:
         return [self.parameterization, *self.models, *self.augmentations, *self.losses]
@@ -61,31 +69,79 @@ def _omegaconf_problem(exc: OmegaConfBaseException) -> tuple[str | None, str]:
     return key, omegaconf_message(exc)
 
 
-def _validate_settings(loaded: LoadedConfig) -> DictConfig:
-    schema = OmegaConf.structured(RunSettings)
+def _resolved(loaded: LoadedConfig) -> dict:
+    """The loaded config with its ``${...}`` references resolved (only references to its own
+    keys can be there: :mod:`pixengine.interpolation` refused the rest when it was read)."""
     try:
-        merged = OmegaConf.merge(schema, loaded.cfg)
+        # Escaped again: once resolved, text is final (a literal "${...}" must stay text).
+        return interpolation.escape(OmegaConf.to_container(loaded.cfg, resolve=True, throw_on_missing=True))
+    except OmegaConfBaseException as exc:
+        key, message = _omegaconf_problem(exc)
+        raise ConfigError(f"cannot resolve: {message}", key=key, source=loaded.source_of(key or "")) from None
+
+
+def _validate_settings(loaded: LoadedConfig, resolved: dict, sections: dict[str, tuple[type, str]]) -> DictConfig:
+    """The core settings (every key but the plugins' sections), checked against RunSettings."""
+    schema = OmegaConf.structured(RunSettings)
+    core = {k: v for k, v in resolved.items() if k not in sections}
+    shape = _shape_problem(RunSettings, core, "")
+    if shape is not None:
+        key, message = shape
+        raise ConfigError(message, key=key, source=loaded.source_of(key))
+    try:
+        merged = OmegaConf.merge(schema, core)
     except ConfigKeyError as exc:
         key, _ = _omegaconf_problem(exc)
         leaf = (key or "").split(".")[-1]
         # omegaconf names the dataclass that lacks the key (RunSettings or a nested section).
         owner = exc.object_type if dataclasses.is_dataclass(exc.object_type) else RunSettings
-        valid = [f.name for f in dataclasses.fields(owner)]
+        valid = [f.name for f in dataclasses.fields(owner)] + (list(sections) if owner is RunSettings else [])
         raise ConfigError(f"unknown key '{leaf}'; {did_you_mean(leaf, valid)}", key=key, source=loaded.source_of(key or "")) from None
     except OmegaConfBaseException as exc:
         key, message = _omegaconf_problem(exc)
         raise ConfigError(message, key=key, source=loaded.source_of(key or "")) from None
-    try:
-        resolved = OmegaConf.to_container(merged, resolve=True, throw_on_missing=True)
-    except OmegaConfBaseException as exc:
-        key, message = _omegaconf_problem(exc)
-        raise ConfigError(f"cannot resolve: {message}", key=key, source=loaded.source_of(key or "")) from None
-    cfg = OmegaConf.create(resolved)
+    cfg = OmegaConf.create(OmegaConf.to_container(merged))
     problems = _constraint_problems(OmegaConf.to_object(OmegaConf.merge(schema, cfg)), "")
     if problems:
         key, message = problems[0]
         raise ConfigError(message, key=key, source=loaded.source_of(key))
     return cfg
+
+
+def _shape_problem(cls: type, values: dict, prefix: str) -> tuple[str, str] | None:
+    """(key, message) where a value is not the kind its field holds: a list where a mapping of
+    settings belongs or the reverse (omegaconf would fail with an internal error)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name not in values or values[f.name] is None:
+            continue
+        value, annotation, key = values[f.name], hints.get(f.name), f"{prefix}{f.name}"
+        origin = typing.get_origin(annotation)
+        wants = "list" if origin is list else "mapping" if origin is dict or dataclasses.is_dataclass(annotation) else None
+        if wants == "list" and not isinstance(value, list):
+            return key, f"expected a list, got {value!r}"
+        if wants == "mapping" and not isinstance(value, dict):
+            return key, f"expected a mapping of settings, got {value!r}"
+        if dataclasses.is_dataclass(annotation):
+            found = _shape_problem(annotation, value, f"{key}.")
+            if found:
+                return found
+    return None
+
+
+def _plugin_settings(loaded: LoadedConfig, resolved: dict, sections: dict[str, tuple[type, str]]) -> dict[str, Any]:
+    """Each plugin-declared section (``register_settings``) as its validated dataclass."""
+    settings = {}
+    for section, (options_cls, plugin) in sections.items():
+        given = resolved.get(section)
+        if given is None:
+            given = {}
+        if not isinstance(given, dict):
+            raise ConfigError(
+                f"expected a mapping of settings, got {given!r}", key=section, source=loaded.source_of(section)
+            )
+        settings[section] = _options_object(options_cls, given, section, f"settings of plugin '{plugin}'", loaded)
+    return settings
 
 
 def _constraint_problems(obj: Any, prefix: str) -> list[tuple[str, str]]:
@@ -108,7 +164,8 @@ def _component(
         raise ConfigError(
             f"expected a mapping {{type: NAME, ...options}}, got {section!r}", key=key, source=loaded.source_of(key)
         )
-    section = dict(section)
+    # Plain data with its text still escaped: reading a DictConfig's values would resolve it.
+    section = OmegaConf.to_container(section, resolve=False) if isinstance(section, DictConfig) else dict(section)
     implied = "type" not in section
     type_name = section.pop("type", label)
     type_key = key if implied else f"{key}.type"
@@ -120,15 +177,21 @@ def _component(
         failed = registry.failed_plugins()
         if failed:
             hint += "\nThese plugins failed to load and may provide it:\n" + "\n".join(
-                f"  - {p.name}: {p.error}" for p in failed
+                f"  - {p.name}: {p.error or '; '.join(p.refused)}" for p in failed
             )
         raise ConfigError(f"unknown {kind} '{type_name}'; {hint}", key=type_key, source=loaded.source_of(type_key))
-    options_cls = entry.cls.Options
-    schema = OmegaConf.structured(options_cls)
     where = f"{kind} '{entry.name}' (plugin '{entry.plugin}')"
-    # 1. Names and types (omegaconf), 2. each option's own choices and bounds, 3. required
-    # options and rules across options (the dataclass's __post_init__), in that order, so each
-    # problem is reported at the most precise key.
+    options = _options_object(entry.cls.Options, section, key, where, loaded)
+    return ComponentSpec(label=label, key=key, entry=entry, options=options)
+
+
+def _options_object(options_cls: type, section: dict, key: str, where: str, loaded: LoadedConfig) -> Any:
+    """``section`` checked against the ``options_cls`` dataclass, as an instance of it.
+
+    1. Names and types (omegaconf), 2. each option's own choices and bounds, 3. required
+    options and rules across options (the dataclass's __post_init__), in that order, so each
+    problem is reported at the most precise key."""
+    schema = OmegaConf.structured(options_cls)
     try:
         merged = OmegaConf.merge(schema, section)
     except ConfigKeyError as exc:
@@ -148,7 +211,7 @@ def _component(
         full = f"{key}.{name}"
         raise ConfigError(f"{message} (option of {where})", key=full, source=loaded.source_of(full))
     try:
-        options = OmegaConf.to_object(merged)
+        return OmegaConf.to_object(merged)
     except MissingMandatoryValue as exc:
         sub, _ = _omegaconf_problem(exc)
         full = f"{key}.{sub}"
@@ -158,7 +221,6 @@ def _component(
         raise ConfigError(f"{where}: {exc.detail}", key=full, source=loaded.source_of(full)) from None
     except (ValueError, TypeError) as exc:  # raised by the Options' __post_init__
         raise ConfigError(f"{where}: {exc}", key=key, source=loaded.source_of(key)) from None
-    return ComponentSpec(label=label, key=key, entry=entry, options=options)
 
 
 def optimizer_names() -> list[str]:
@@ -168,19 +230,15 @@ def optimizer_names() -> list[str]:
     return names()
 
 
-def seed_value(seed: int | str) -> int:
-    """An integer seed from the config's seed (strings are hashed stably, as pixray does)."""
-    if isinstance(seed, int):
-        return seed
-    return int.from_bytes(hashlib.sha256(str(seed).encode()).digest()[:8], "little") & (2**63 - 1)
-
-
 def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
-    cfg = _validate_settings(loaded)
-    if cfg.seed is None:
-        cfg.seed = random.SystemRandom().randrange(2**31)
-    elif isinstance(cfg.seed, bool) or not isinstance(cfg.seed, (int, str)):
-        raise ConfigError(f"seed must be an integer or a string, got {cfg.seed!r}", key="seed", source=loaded.source_of("seed"))
+    resolved_all = _resolved(loaded)
+    cfg = _validate_settings(loaded, resolved_all, registry.settings)
+    plugin_settings = _plugin_settings(loaded, resolved_all, registry.settings)
+    cfg.seed = check_seed(cfg.seed, loaded.source_of("seed"))
+    try:  # the run's prompt, once, here: an error names its own source (the command line, say)
+        prompts = tuple(parse_prompts(str(cfg.prompt or "")))
+    except ConfigError as exc:
+        raise ConfigError(exc.detail, key="prompt", source=loaded.source_of("prompt")) from None
     if cfg.optimizer.type not in optimizer_names():
         raise ConfigError(
             f"unknown optimizer '{cfg.optimizer.type}'; {did_you_mean(cfg.optimizer.type, optimizer_names())}",
@@ -207,16 +265,41 @@ def validate(loaded: LoadedConfig, registry: Registry) -> RunSpec:
         ]
 
     # Write every component's full options back so the saved config is complete.
-    resolved = OmegaConf.to_container(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["parameterization"] = _section_of(specs["parameterization"])
     for section_key in ("models", "augmentations", "losses"):
         resolved[section_key] = {spec.label: _section_of(spec) for spec in specs[section_key]}
-    config = OmegaConf.create(resolved)
-    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunSettings), config))
-    spec = RunSpec(settings=settings, config=config, loaded=loaded, **specs)
+    resolved.update({section: dataclasses.asdict(value) for section, value in plugin_settings.items()})
+    # The resolved text is final: escaped, so text that looks like ${...} stays text.
+    config = OmegaConf.create(interpolation.escape(resolved))
+    core = {k: v for k, v in resolved.items() if k not in plugin_settings}
+    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunSettings), interpolation.escape(core)))
+    spec = RunSpec(settings=settings, config=config, loaded=loaded, plugin_settings=plugin_settings, prompts=prompts, **specs)
     _check_model_labels(spec, loaded)
     _check_grow(spec, loaded)
+    _check_limits(spec, loaded)
     return spec
+
+
+def _check_limits(spec: RunSpec, loaded: LoadedConfig) -> None:
+    """Sizes and step counts beyond ``limits`` stop here, naming the key and the limit."""
+    settings, limits = spec.settings, spec.settings.limits
+    sides = [("width", settings.width), ("height", settings.height)]
+    sides += [(f"grow[{i}].{side}", getattr(g, side)) for i, g in enumerate(settings.grow) for side in ("width", "height")]
+    for key, value in sides:
+        if value > limits.max_side:
+            raise ConfigError(
+                f"{value} pixels is more than limits.max_side ({limits.max_side}); if you mean it, set limits.max_side={value}",
+                key=key,
+                source=loaded.source_of(key.split("[")[0]),
+            )
+    if settings.steps > limits.max_steps:
+        raise ConfigError(
+            f"{settings.steps} steps is more than limits.max_steps ({limits.max_steps}); if you mean it, set "
+            f"limits.max_steps={settings.steps}",
+            key="steps",
+            source=loaded.source_of("steps"),
+        )
 
 
 def _section_of(spec: ComponentSpec) -> dict:

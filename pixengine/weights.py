@@ -16,8 +16,6 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import torch
-
 from .errors import ConfigError, WeightsNotFoundError
 
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".pkl", ".onnx")
@@ -78,16 +76,30 @@ def find_weights(
 
 
 def load_state_dict(path: str | Path) -> dict:
-    """A state dict from a ``.safetensors`` file or a torch pickle, loaded without running code."""
+    """A state dict from a ``.safetensors`` file, a torch pickle (read with ``weights_only``) or
+    a TorchScript archive (its tensors only): no weight file ever runs code."""
+    import torch
+
+    from .torchscript_weights import is_torchscript, read_tensors
+
     path = Path(path)
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as exc:
+            raise ConfigError(f"cannot read weights from '{path}': {type(exc).__name__}: {exc}") from None
+    if is_torchscript(path):
+        return read_tensors(path, key=None)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ConfigError(f"cannot read weights from '{path}': {type(exc).__name__}: {exc}") from None
+        # torch's own advice here is to retry with weights_only=False, i.e. to run the file's code.
+        problem = "it holds something other than tensors (pickled code or objects), or is not a torch file"
+        if "Weights only load failed" not in str(exc):
+            problem = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        raise ConfigError(f"cannot read weights from '{path}': {problem}") from None
     # Training checkpoints (Lightning, open_clip's own) wrap the weights under "state_dict".
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]

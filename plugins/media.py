@@ -1,24 +1,43 @@
 """Extra outputs written through the lifecycle hooks: an animation of the optimisation
-(``outputs.animation: gif`` or ``mp4``) and a contact sheet of the run's input images beside
-the result (``outputs.contact_sheet: true``). Being a plugin, it shows how a logger, video
-writer or early-stopping rule attaches to runs without touching the loop."""
+(``media.animation: gif`` or ``mp4``) and a contact sheet of the run's input images beside
+the result (``media.contact_sheet: true``). Being a plugin, it shows how a logger, video
+writer or early-stopping rule attaches to runs without touching the loop: it declares its own
+``media`` settings and reads the run only through the documented :class:`pixengine.RunView`."""
 
 from __future__ import annotations
 
 import os
-import weakref
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 from PIL import Image
 
 import pixengine
+from pixengine import option
 from pixengine.errors import ConfigError
 from pixengine.images import tensor_to_pil
 from pixengine.outputs import contact_sheet, save_gif, save_png
 
-# Frames per run; weak so a finished run's frames are freed with it.
-_frames: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+PIXENGINE_API = "1.1"
+
+
+@dataclass
+class MediaSettings:
+    animation: Optional[str] = option(None, help="also write the optimisation as 'gif' or 'mp4'", choices=["gif", "mp4"])
+    frame_every: int = option(5, help="steps between animation frames", min=1)
+    fps: int = option(12, help="animation frames per second", min=1)
+    contact_sheet: bool = option(False, help="write contact_sheet.png: input images beside the result")
+
+
+# Frames per run, by output folder (one run per folder at a time).
+_frames: dict[Path, list] = {}
+
+
+@pixengine.hookimpl
+def register_settings(register):
+    register("media", MediaSettings)
 
 
 def _mp4_writer():
@@ -31,38 +50,38 @@ def _mp4_writer():
 
 @pixengine.hookimpl
 def on_run_start(run):
-    outputs = run.settings.outputs
-    if outputs.animation == "mp4" and _mp4_writer() is None:
+    media = run.settings_of("media")
+    if media.animation == "mp4" and _mp4_writer() is None:
         raise ConfigError("mp4 needs imageio and imageio-ffmpeg (pip install imageio imageio-ffmpeg); or use gif",
-                          key="outputs.animation")
-    if outputs.animation:
-        _frames[run] = []
+                          key="media.animation")
+    if media.animation:
+        _frames[run.output_dir] = []
 
 
 @pixengine.hookimpl
 def on_step(run, step, image, losses):
-    frames = _frames.get(run)
-    if frames is not None and (step == 1 or step % run.settings.outputs.frame_every == 0):
+    frames = _frames.get(run.output_dir)
+    if frames is not None and (step == 1 or step % run.settings_of("media").frame_every == 0):
         frames.append(tensor_to_pil(image))
 
 
 @pixengine.hookimpl
 def on_run_end(run, result):
-    outputs = run.settings.outputs
-    frames = _frames.pop(run, None)
+    media = run.settings_of("media")
+    frames = _frames.pop(run.output_dir, None)
     if frames and result.image is not None:
         frames.append(result.image)
         # One size for the whole animation (a GIF's canvas is its first frame's): frames from
         # before the run grew are scaled to the final size.
         size = result.image.size
         frames = [frame if frame.size == size else frame.resize(size, Image.Resampling.BICUBIC) for frame in frames]
-        path = run.output_dir / f"animation.{outputs.animation}"
-        if outputs.animation == "gif":
-            save_gif(path, frames, outputs.fps)
+        path = run.output_dir / f"animation.{media.animation}"
+        if media.animation == "gif":
+            save_gif(path, frames, media.fps)
         else:
-            _write_mp4(path, frames, outputs.fps)
+            _write_mp4(path, frames, media.fps)
         result.paths.append(path)
-    if outputs.contact_sheet and result.image is not None:
+    if media.contact_sheet and result.image is not None:
         sheet = contact_sheet(contact_sheet_items(run, result))
         result.paths.append(save_png(run.output_dir / "contact_sheet.png", sheet))
 
@@ -70,14 +89,12 @@ def on_run_end(run, result):
 def contact_sheet_items(run, result) -> list[tuple[str, Image.Image]]:
     """Labelled pictures for the contact sheet: each input image once, then every result."""
     items, seen = [], []
-    labelled = [("start", run.parameterization), *((spec.label, loss) for spec, loss in run.losses)]
-    for owner, component in labelled:
-        for label, tensor in component.references().items():
-            thumb = _thumbnail(tensor)
-            if any(torch.mean(torch.abs(thumb - t)) < 0.02 for t in seen):
-                continue  # several components often share one input image, at different sizes
-            seen.append(thumb)
-            items.append((f"{owner}: {label}", tensor_to_pil(tensor)))
+    for owner, label, tensor in run.references():
+        thumb = _thumbnail(tensor)
+        if any(torch.mean(torch.abs(thumb - t)) < 0.02 for t in seen):
+            continue  # several components often share one input image, at different sizes
+        seen.append(thumb)
+        items.append((f"{owner}: {label}", tensor_to_pil(tensor)))
     if result.tensor.shape[0] == 1:
         items.append(("result", result.image))
     else:  # a batch run (several content images): show every result, not only final.png's

@@ -17,7 +17,7 @@ BOUNDS = ["sigmoid", "clamp"]
 
 @dataclass
 class PixelOptions:
-    init_image: Optional[str] = option(None, help="image file to start from (else noise around grey)")
+    init_image: Optional[str] = option(None, help="image file to start from (else noise around grey)", file="image")
     init_noise: float = option(
         0.5, help="standard deviation of the starting noise, in logit units (with either bound)", min=0
     )

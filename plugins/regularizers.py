@@ -115,7 +115,9 @@ class PaletteOptions(LossOptions):
     colors: list[str] = option(
         [], help="the palette: colour names, #rrggbb or rgb(r, g, b) strings, or ramps such as 'black->red->white\\7' (7 colours)"
     )
-    image: Optional[str] = option(None, help="take the palette from this image instead (its main colours, by k-means)")
+    image: Optional[str] = option(
+        None, help="take the palette from this image instead (its main colours, by k-means)", file="image"
+    )
     count: int = option(6, help="colours taken from 'image'", min=1, max=64)
 
 

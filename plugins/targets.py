@@ -34,7 +34,7 @@ class _TargetLoss(pixengine.Loss):
 
 @dataclass
 class TargetImageOptions(LossOptions):
-    image: str = option(help="the target image file")
+    image: str = option(help="the target image file", file="image")
     metric: str = option("mse", help="distance per pixel", choices=["mse", "l1"])
     blur: float = option(0.0, help="compare Gaussian-blurred images (sigma in pixels; 0: off), to match layout not detail", min=0)
     fit: str = option("cover", help="how the target is fitted to the image size", choices=list(FITS))
@@ -63,7 +63,7 @@ class TargetImage(_TargetLoss):
 
 @dataclass
 class ColorStatsOptions(LossOptions):
-    image: str = option(help="the image whose colour distribution to match")
+    image: str = option(help="the image whose colour distribution to match", file="image")
     statistics: str = option(
         "covariance",
         help="moments: per-channel mean and std; covariance: the mean and full covariance; histogram: the whole "
@@ -71,7 +71,7 @@ class ColorStatsOptions(LossOptions):
         choices=["moments", "covariance", "histogram"],
     )
     colorspace: str = option("lab", help="colour space the statistics are taken in", choices=["rgb", "lab"])
-    fit: str = option("cover", choices=list(FITS))
+    fit: str = option("cover", help="how the image is fitted to the canvas before its statistics are taken", choices=list(FITS))
     projections: int = option(16, help="histogram: colour directions the distributions are compared along", min=1, max=256)
 
 

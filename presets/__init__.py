@@ -1,2 +1,2 @@
 """Presets shipped with pixengine (YAML files here) and the images they use (assets/).
-Registered by the built-in plugin ``pixengine_plugins.builtin_presets``."""
+Announced in the ``pixengine.presets`` entry-point group; found without importing this package."""

@@ -1,15 +1,19 @@
-"""Shared test fixtures."""
+"""pixengine's own tests use the plugin author's kit (pixengine.testing, a pytest plugin
+installed with pixengine) like any plugin's tests; these are its fixtures under the short
+names the suite uses."""
 
 from __future__ import annotations
 
 import pytest
 
-from pixengine import plugins
-
 
 @pytest.fixture(autouse=True)
 def fresh_registry():
-    """Each test sees the installed plugins only, and nothing a previous test registered."""
+    """Each test sees the installed plugins only, and nothing a previous test registered
+    (what the kit's pixengine_registry does, without building a registry for tests that
+    need none)."""
+    from pixengine import plugins
+
     plugins._code_plugins.clear()
     plugins.reset()
     yield
@@ -18,16 +22,12 @@ def fresh_registry():
 
 
 @pytest.fixture
-def quick(tmp_path):
+def quick(pixengine_overrides):
     """Overrides that make any preset small and quiet, writing into the test's folder."""
-    return {"output_dir": str(tmp_path / "out"), "progress": False, "save_every": 0}
+    return pixengine_overrides
 
 
 @pytest.fixture(scope="session")
-def tiny_clip(tmp_path_factory):
-    """A tiny open_clip architecture registered for this session, with random weights in a
-    file: ``tiny_clip.arch``, ``tiny_clip.path``, and ``tiny_clip.overrides(label)`` to put it in
-    place of a preset's CLIP model (see tests/clip_fixtures.py)."""
-    from clip_fixtures import make_tiny_clip
-
-    return make_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+def tiny_clip(pixengine_tiny_clip):
+    """A tiny open_clip model loaded through the real loader (pixengine.testing.tiny_clip)."""
+    return pixengine_tiny_clip

@@ -10,12 +10,24 @@ import textwrap
 from pathlib import Path
 
 
-def build_and_install(root: Path, dist: str, module: str, source: str, entry_name: str | None = None) -> Path:
-    """Write a distribution ``dist`` with package ``module`` (``__init__.py`` = ``source``),
+def build_and_install(
+    root: Path, dist: str, module: str, source: str, entry_name: str | None = None, presets: dict[str, str] | None = None
+) -> Path:
+    """Write a distribution ``dist`` with package ``module`` (``__init__.py`` = ``source``) and,
+    with ``presets`` (file stem -> YAML), a preset folder announced in ``pixengine.presets``;
     pip-install it into ``root/site`` and return that folder."""
     src = root / "src" / dist
     (src / module).mkdir(parents=True, exist_ok=True)
     (src / module / "__init__.py").write_text(textwrap.dedent(source))
+    packages = [module]
+    preset_entry = ""
+    if presets:
+        (src / module / "presets").mkdir(exist_ok=True)
+        (src / module / "presets" / "__init__.py").write_text("")
+        for stem, text in presets.items():
+            (src / module / "presets" / f"{stem}.yaml").write_text(textwrap.dedent(text))
+        packages.append(f"{module}.presets")
+        preset_entry = f'\n[project.entry-points."pixengine.presets"]\n{entry_name or module} = "{module}.presets"\n'
     (src / "pyproject.toml").write_text(
         textwrap.dedent(
             f"""
@@ -31,9 +43,13 @@ def build_and_install(root: Path, dist: str, module: str, source: str, entry_nam
             {entry_name or module} = "{module}"
 
             [tool.setuptools]
-            packages = ["{module}"]
+            packages = {packages!r}
+
+            [tool.setuptools.package-data]
+            "*" = ["*.yaml"]
             """
-        )
+        ).replace("'", '"')
+        + preset_entry
     )
     site = root / "site"
     subprocess.run(
@@ -117,3 +133,64 @@ MISSPELT_HOOK_PLUGIN = """
     def register_loss(register):
         pass
 """
+
+
+#: Reuses the built-ins' names (loss tv, parameterization pixels), adds a loss of its own
+#: (MARK is replaced per distribution) and declares one loss's options wrongly.
+DUPLICATE_PLUGIN = '''
+    from dataclasses import dataclass
+    import pixengine
+    from pixengine import option
+
+
+    class Tv(pixengine.Loss):
+        """Not the built-in tv."""
+        name = "tv"
+
+        def forward(self, inputs):
+            return inputs.image.mean() * 0
+
+
+    class Pixels(pixengine.Parameterization):
+        """Not the built-in pixels."""
+        name = "pixels"
+
+
+    class Dots(pixengine.Loss):
+        """A loss of its own, from MARK."""
+        name = "dots"
+
+        def forward(self, inputs):
+            return inputs.image.std()
+
+
+    @dataclass
+    class BadOptions(pixengine.LossOptions):
+        cell: int = option("eight", help="cell size")
+
+
+    class Badly(pixengine.Loss):
+        """Declares an int option with a text default."""
+        name = "badly_declared"
+        Options = BadOptions
+
+        def forward(self, inputs):
+            return inputs.image.mean()
+
+
+    @pixengine.hookimpl
+    def register_losses(register):
+        register(Tv)
+        register(Dots)
+        register(Badly)
+
+
+    @pixengine.hookimpl
+    def register_parameterizations(register):
+        register(Pixels)
+'''
+
+DUPLICATE_PRESETS = {
+    "default": "description: not the built-in default\nsteps: 1\nlosses: {d: {type: dots}}\n",
+    "own_MARK": "description: a preset of its own\nextends: repaint\nlosses: {d: {type: dots, weight: 0.1}}\n",
+}

@@ -70,7 +70,7 @@ def test_default_preset_runs_when_none_is_named(capsys, tmp_path, monkeypatch):
     "argv, expected",
     [
         (["run", "no_such_preset"], "error: unknown preset 'no_such_preset'"),
-        (["run", "default", "a", "b"], "expected at most a preset and a prompt"),
+        (["run", "default", "a", "b"], "expected at most a recipe and a prompt"),
         (["run", "default", "wdith=3"], "error: command line: wdith: unknown key 'wdith'; did you mean 'width'?"),
         (["run", "--from", "nothing.png"], "error: 'nothing.png' does not exist"),
         (["models", "fetch", "nothing"], "no model catalog lists 'nothing'"),
@@ -105,7 +105,7 @@ def test_sigterm_stops_a_run_and_keeps_its_image(tmp_path):
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130
+    assert process.returncode == 143  # 128 + SIGTERM, as a shell reports it
     assert "Run interrupted at step" in err
     document = read_run_document(out / "final.png")
     assert document["status"] == "interrupted" and 0 < document["step"] < 100000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from clip_fixtures import TINY_ARCH, make_tiny_clip, register_arch, save_state_dict
+from pixengine.testing.tiny_clip import TINY_ARCH, make_tiny_clip, register_arch, save_state_dict
 from omegaconf import OmegaConf
 
 import pixengine

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
-from clip_fixtures import make_tiny_clip
+from pixengine.testing.tiny_clip import make_tiny_clip
 from PIL import Image
 
 import pixengine
@@ -257,8 +257,12 @@ def test_direction_keeps_no_state_from_scoring_before_step_one(tmp_path, tiny_cl
 def test_a_malformed_prompt_stops_validation_with_a_caret(tmp_path):
     with pytest.raises(ConfigError) as info:
         pixengine.resolve("clip_pixels", prompt="a lighthouse:1:0.5:2")
-    assert info.value.key == "losses.text.prompt"
+    # The run's prompt is blamed where it was given (here the command line), not on the preset.
+    assert info.value.key == "prompt" and str(info.value).startswith("command line: prompt: malformed prompt")
     assert str(info.value).splitlines()[-1] == "  " + " " * len("a lighthouse:1:0.5") + "^"
+    with pytest.raises(ConfigError) as info:
+        pixengine.resolve("clip_pixels", **{"losses.text.prompt": "a | | b"})
+    assert info.value.key == "losses.text.prompt"
 
 
 def test_no_prompt_at_all_is_an_error(tmp_path, tiny_clip):
@@ -273,7 +277,7 @@ def test_the_runs_prompt_is_used_when_the_loss_has_none(tmp_path, tiny_clip):
 
 def test_losses_refuse_models_that_are_not_clip():
     ctx = types.SimpleNamespace(model=lambda label: types.SimpleNamespace(name="vgg"), models={})
-    with pytest.raises(ConfigError, match="model 'style' is a 'vgg', not a CLIP model"):
+    with pytest.raises(ConfigError, match=r"model 'style' \(type 'vgg'\) does not provide ImageTextEmbedder"):
         clip_models(ctx, {"style": 1.0})
     with pytest.raises(ConfigError, match="at least one CLIP model"):
         clip_models(ctx, {})
@@ -346,3 +350,12 @@ def test_a_mask_needs_views_of_parts_of_the_image(tmp_path, tiny_clip, augmentat
     with pytest.raises(ConfigError, match=r"losses\.text\.mask: a mask weighs the augmentation chain's views"):
         prepare(tmp_path, {"text": {"type": "clip", "prompt": "a barn", "mask": left_half_mask(tmp_path)}},
                 models={"clip": model_section(tiny_clip)}, augmentations=augmentations)
+
+
+def test_a_rerun_with_a_new_prompt_steers_clip_by_it(tmp_path, tiny_clip):
+    """The loss reads the run's prompt (its own is empty), so the recorded config keeps it that
+    way and `--from PNG prompt=...` really changes what CLIP pulls towards."""
+    made = pixengine.run("clip_pixels", "a lighthouse", steps=1, width=32, height=32, progress=False, save_every=0,
+                         output_dir=str(tmp_path / "a"), **tiny_clip.overrides("clip"))
+    again = pixengine.prepare(from_image=made.final_path, prompt="a dog:2", output_dir=str(tmp_path / "b"))
+    assert [(p.text, p.weight) for p in losses_of(again)["text"].prompts] == [("a dog", 2.0)]

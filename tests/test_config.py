@@ -10,6 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 import pixengine
+from pixengine.testing import make_plugin
 from pixengine.errors import ConfigError
 
 
@@ -136,7 +137,7 @@ def test_unknown_option_wrong_type_choice_bound_and_required(family, tmp_path):
 
 def test_top_level_bounds_and_choices(family):
     assert "steps: -3 must be at least 0" in error_of(str(family), steps=-3)
-    assert "outputs.animation: 'avi' is not one of 'gif', 'mp4'" in error_of(str(family), **{"outputs.animation": "avi"})
+    assert "media.animation: 'avi' is not one of 'gif', 'mp4'" in error_of(str(family), **{"media.animation": "avi"})
     assert "unknown optimizer 'Adamm'; did you mean 'Adam'" in error_of(str(family), **{"optimizer.type": "Adamm"})
     assert "seed must be an integer or a string" in error_of(str(family), seed=1.5)
 
@@ -147,7 +148,6 @@ def test_component_section_must_be_a_mapping(family):
 
 def test_post_init_errors_are_reported_with_the_key(tmp_path):
     from dataclasses import dataclass
-    import types
 
     from pixengine import plugins
 
@@ -164,9 +164,7 @@ def test_post_init_errors_are_reported_with_the_key(tmp_path):
         name = "range"
         Options = RangeOptions
 
-    module = types.ModuleType("range_plugin")
-    module.register_losses = pixengine.hookimpl(lambda register: register(Range))
-    plugins.register(module, "range_plugin")
+    plugins.register(make_plugin(Range, name="range_plugin"), "range_plugin")
     write(tmp_path, "r.yaml", "losses: {r: {type: range, low: 2, high: 1}}\n")
     message = error_of(str(tmp_path / "r.yaml"))
     assert message == f"{tmp_path / 'r.yaml'}: losses.r: loss 'range' (plugin 'range_plugin'): low (2.0) must be below high (1.0)"
@@ -201,7 +199,7 @@ def test_yaml_is_loaded_safely(tmp_path):
 def test_malformed_override():
     with pytest.raises(ConfigError, match="override 'steps' is not of the form key=value"):
         pixengine.resolve("default", overrides=["steps"])
-    with pytest.raises(ConfigError, match=r"its value is not valid YAML \(did not find expected ',' or '\]'\)") as info:
+    with pytest.raises(ConfigError, match=r"its value is not valid YAML \(line 1, column 3: expected ',' or '\]'") as info:
         pixengine.resolve("default", overrides=["losses.style.weight=[1"])
     assert info.value.key == "losses.style.weight"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import torch
 from PIL import Image
 
 import pixengine
+from pixengine.testing import make_plugin
 from pixengine import plugins
 from pixengine.device import choose_device
 from pixengine.errors import ConfigError, NonFiniteLossError
@@ -81,10 +81,7 @@ def test_from_a_png_without_a_run_is_a_clear_error(tmp_path):
 
 
 def _register(name: str, **hooks) -> None:
-    module = types.ModuleType(name)
-    for hook, function in hooks.items():
-        setattr(module, hook, pixengine.hookimpl(function))
-    plugins.register(module, name)
+    plugins.register(make_plugin(name=name, hooks=hooks), name)
 
 
 def test_ctrl_c_keeps_the_last_image_and_its_config(quick, tmp_path):

@@ -16,7 +16,7 @@ def frames_of(path: Path) -> list[Image.Image]:
 
 
 def test_a_gif_shows_the_optimisation_every_frame_every_steps(quick):
-    result = pixengine.run("repaint", steps=9, width=32, height=24, **{"outputs.animation": "gif", "outputs.frame_every": 3}, **quick)
+    result = pixengine.run("repaint", steps=9, width=32, height=24, **{"media.animation": "gif", "media.frame_every": 3}, **quick)
     path = Path(quick["output_dir"]) / "animation.gif"
     assert path in result.paths
     frames = frames_of(path)
@@ -30,7 +30,7 @@ def test_a_gif_shows_the_optimisation_every_frame_every_steps(quick):
 
 def test_a_grown_run_animates_at_its_final_size(quick):
     grow = [{"at": 4, "width": 64, "height": 48}]
-    pixengine.run("fft_repaint", steps=8, width=32, height=24, grow=grow, **{"outputs.animation": "gif", "outputs.frame_every": 2}, **quick)
+    pixengine.run("fft_repaint", steps=8, width=32, height=24, grow=grow, **{"media.animation": "gif", "media.frame_every": 2}, **quick)
     frames = frames_of(Path(quick["output_dir"]) / "animation.gif")
     assert len(frames) == 6
     assert {frame.size for frame in frames} == {(64, 48)}
@@ -66,7 +66,7 @@ def test_mp4_frames_are_even_sized_at_the_final_size(quick, monkeypatch):
     recorder = RecordingWriter()
     monkeypatch.setattr(media, "_mp4_writer", lambda: recorder)
     grow = [{"at": 4, "width": 65, "height": 49}]
-    pixengine.run("fft_repaint", steps=8, width=33, height=25, grow=grow, **{"outputs.animation": "mp4", "outputs.frame_every": 2}, **quick)
+    pixengine.run("fft_repaint", steps=8, width=33, height=25, grow=grow, **{"media.animation": "mp4", "media.frame_every": 2}, **quick)
     out = Path(quick["output_dir"])
     assert (out / "animation.mp4").read_bytes() == b"mp4" and not list(out.glob(".animation*"))
     assert len(recorder.frames) == 6 and {frame.shape for frame in recorder.frames} == {(48, 64, 3)}

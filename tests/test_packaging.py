@@ -19,7 +19,7 @@ def test_every_package_folder_is_declared_in_pyproject():
         for init in (ROOT / folder).rglob("__init__.py"):
             relative = init.parent.relative_to(ROOT / folder)
             found.add(".".join([package, *relative.parts]))
-    found.add("pixengine_presets.assets")  # a data folder
+    found |= {"pixengine_presets.assets", "pixengine.serve.static", "pixengine.serve.static.js"}  # data folders
     assert found == declared
 
 

@@ -158,7 +158,7 @@ def test_in_a_growing_run_the_content_is_fitted_from_the_file_at_each_size(vgg19
 
 def test_a_model_that_is_not_a_feature_model_is_rejected():
     ctx = make_ctx(32, 32, {"clip": torch.nn.Identity()})
-    with pytest.raises(ConfigError, match="not a feature model"):
+    with pytest.raises(ConfigError, match="does not provide FeatureExtractor"):
         FeatureStats(FeatureStatsOptions(image=SWIRLS, model="clip"), ctx)
 
 

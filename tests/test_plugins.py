@@ -19,6 +19,8 @@ import pixengine
 from pixengine import hookspecs, plugins
 from pixengine.errors import ConfigError
 from pixengine.outputs import read_run_document
+from pixengine.testing import make_plugin
+from pixengine.testing.registration import _HOOK_OF_KIND
 from plugin_factory import (
     BROKEN_IMPORT_PLUGIN,
     CHECKER_PLUGIN,
@@ -122,19 +124,15 @@ def test_environment_variable_limits_external_plugins(with_site, monkeypatch):
     assert registry.plugins["broken"].skipped and registry.plugins["broken"].error.startswith("not loaded")
 
 
-def test_code_registered_plugin_and_duplicate_component_names():
+def test_code_registered_plugin_and_duplicate_component_names(pixengine_plugin):
     class Again(pixengine.Parameterization):
         name = "pixels"
 
-    def register_parameterizations(register):
-        register(Again)
-
-    module = types.ModuleType("dup_plugin")
-    module.register_parameterizations = pixengine.hookimpl(register_parameterizations)
-    plugins.register(module, "dup_plugin")
+    pixengine_plugin(Again, name="dup_plugin")
     registry = plugins.get_registry()
-    assert registry.plugins["dup_plugin"].source == "registered in code"
-    assert "parameterization 'pixels' is already registered by plugin 'pixels'" in registry.plugins["dup_plugin"].error
+    info = registry.plugins["dup_plugin"]
+    assert info.source == "registered in code" and info.ok  # the plugin loads; its duplicate does not
+    assert info.refused == ["parameterization 'pixels' refused: the name belongs to plugin 'pixels' (built-in); rename it"]
     assert registry.get("parameterization", "pixels").cls.__name__ == "Pixels"
 
 
@@ -146,15 +144,13 @@ def test_register_rejects_what_is_not_a_component():
     assert "not a subclass of pixengine.Loss" in error
 
 
-def test_lifecycle_hooks_are_called_in_order_with_their_arguments(quick):
+def test_lifecycle_hooks_are_called_in_order_with_their_arguments(quick, pixengine_plugin):
     calls = []
-    module = types.ModuleType("recorder")
-    module.on_run_start = pixengine.hookimpl(lambda run: calls.append(("start", run.step)))
-    module.on_step = pixengine.hookimpl(
-        lambda run, step, image, losses: calls.append(("step", step, tuple(image.shape), sorted(losses)))
-    )
-    module.on_run_end = pixengine.hookimpl(lambda run, result: calls.append(("end", result.status, result.final_path.name)))
-    plugins.register(module, "recorder")
+    pixengine_plugin(name="recorder", hooks={
+        "on_run_start": lambda run: calls.append(("start", run.step)),
+        "on_step": lambda run, step, image, losses: calls.append(("step", step, tuple(image.shape), sorted(losses))),
+        "on_run_end": lambda run, result: calls.append(("end", result.status, result.final_path.name)),
+    })
     pixengine.run("repaint", steps=3, width=16, height=16, **quick)
     assert calls[0] == ("start", 0)
     assert [c[1] for c in calls[1:4]] == [1, 2, 3]
@@ -221,11 +217,9 @@ def test_models_augmentations_and_presets_registered_from_a_plugin(tmp_path, qui
         "augmentations: {views: {type: repeat4}, flip: {type: coin_flip}}\n"
         "losses: {red: {type: red_views}}\n"
     )
-    module = types.ModuleType("extras")
-    module.register_models = pixengine.hookimpl(lambda register: register(MeanColour))
-    module.register_augmentations = pixengine.hookimpl(lambda register: [register(Flip), register(Repeat)])
-    module.register_losses = pixengine.hookimpl(lambda register: register(RedViews))
-    module.register_presets = pixengine.hookimpl(lambda register: register(tmp_path / "presets"))
+    # The deprecated register_presets hook still works for code plugins.
+    module = make_plugin(MeanColour, Flip, Repeat, RedViews, name="extras",
+                         hooks={"register_presets": lambda register: register(tmp_path / "presets")})
     plugins.register(module, "extras")
     registry = plugins.get_registry()
     assert registry.plugins["extras"].presets == ["red"]
@@ -254,9 +248,7 @@ def test_a_loss_naming_an_unknown_model_label_is_rejected(tmp_path):
         name = "uses_model"
         Options = Opts
 
-    module = types.ModuleType("uses_model")
-    module.register_losses = pixengine.hookimpl(lambda register: register(UsesModel))
-    plugins.register(module, "uses_model")
+    plugins.register(make_plugin(UsesModel, name="uses_model"), "uses_model")
     preset.write_text("models: {}\nlosses: {m: {type: uses_model, model: clip_b32}}\n")
     with pytest.raises(ConfigError, match=r"losses\.m\.model: no model labelled 'clip_b32'"):
         pixengine.resolve(str(preset))
@@ -270,13 +262,16 @@ HOOKS = [name for name, obj in vars(hookspecs).items() if hasattr(obj, "pixengin
 def test_every_hook_is_documented_and_tested():
     readme = (ROOT / "README.md").read_text()
     tests = "".join(p.read_text() for p in (ROOT / "tests").glob("*.py"))
-    assert len(HOOKS) == 8
+    assert len(HOOKS) == 9
     for hook in HOOKS:
         spec = getattr(hookspecs, hook)
         assert inspect.getdoc(spec), f"hook {hook} has no docstring"
         assert f"`{hook}(" in readme, f"hook {hook} is not in the README's hook table"
-        # Some test plugin implements it (a hookimpl function or attribute of that name).
-        assert re.search(rf"(def {hook}\(|\.{hook} = pixengine\.hookimpl)", tests), f"hook {hook} has no test"
+        # Some test plugin implements it: a hookimpl function or attribute of that name, a hook
+        # given to the kit's make_plugin, or a component of its kind registered through the kit.
+        kind = next((k for k, h in _HOOK_OF_KIND.items() if h == hook), None)
+        through_kit = kind is not None and re.search(rf"\(pixengine\.{kind.capitalize()}\)", tests)
+        assert through_kit or re.search(rf"(def {hook}\(|\.{hook} = pixengine\.hookimpl|\"{hook}\": )", tests), f"hook {hook} has no test"
 
 
 def test_the_readme_plugin_example_works_as_written(tmp_path, monkeypatch):

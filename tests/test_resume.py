@@ -5,13 +5,13 @@ says why."""
 from __future__ import annotations
 
 import json
-import types
 from pathlib import Path
 
 import pytest
 import torch
 
 import pixengine
+from pixengine.testing import make_plugin
 from pixengine import checkpoint, plugins
 from pixengine.errors import PixengineError
 from pixengine.outputs import read_run_document
@@ -24,9 +24,7 @@ def interrupt_at(step_to_stop: int) -> None:
         if step == step_to_stop:
             raise KeyboardInterrupt
 
-    module = types.ModuleType("interrupter")
-    module.on_step = pixengine.hookimpl(on_step)
-    plugins.register(module, "interrupter")
+    plugins.register(make_plugin(name="interrupter", hooks={"on_step": on_step}), "interrupter")
 
 
 def stopped_then_resumed(preset: str, stop: int, settings: dict, output_dir: Path) -> pixengine.RunResult:
@@ -93,3 +91,27 @@ def test_what_cannot_be_resumed_says_why(quick, tmp_path):
         pixengine.prepare(resume=quick["output_dir"], steps=6, **{"parameterization.type": "fft"})
     without = pixengine.run("repaint", steps=2, **{**quick, **SMALL, "output_dir": str(tmp_path / "off"), "outputs.checkpoint": False})
     assert without.checkpoint_path is None and not (tmp_path / "off" / checkpoint.CHECKPOINT_NAME).exists()
+
+
+def test_a_hook_can_stop_a_run_cleanly_and_it_resumes_to_the_same_image(tmp_path):
+    # RunView.stop: the early stopper of sweeps' successive halving. No exception reaches the
+    # caller; the folder says "stopped" with the reason, keeps a checkpoint, and goes on exactly.
+    settings = {**SMALL, "steps": 8, "progress": False, "save_every": 0}
+    straight = pixengine.run("repaint", **{**settings, "output_dir": str(tmp_path / "straight")})
+
+    def on_step(run, step, image, losses):
+        if step == 3:
+            run.stop("enough for now")
+
+    plugins.register(make_plugin(name="stopper", hooks={"on_step": on_step}), "stopper")
+    stopped = pixengine.run("repaint", **{**settings, "output_dir": str(tmp_path / "stopped")})
+    plugins.unregister("stopper")
+    assert stopped.status == "stopped" and stopped.steps_done == 3
+    document = read_run_document(tmp_path / "stopped" / "final.png")
+    assert document["status"] == "stopped" and document["stopped"] == "enough for now"
+    from pixengine.rundir import summarize
+
+    summary = summarize(tmp_path / "stopped")
+    assert summary.status == "stopped" and summary.resumable and summary.step == 3
+    resumed = pixengine.run(resume=tmp_path / "stopped", progress=False)
+    assert resumed.status == "finished" and torch.equal(resumed.tensor, straight.tensor)

@@ -325,7 +325,7 @@ def test_fft_margin_is_hidden(tmp_path):
 @pytest.mark.parametrize("preset", ["fft_repaint", "dwt_repaint"])
 def test_repaint_presets_run(tmp_path, quick, preset):
     result = pixengine.run(
-        preset, steps=8, width=48, height=32, grow=[{"at": 4, "width": 96, "height": 64}], **{**quick, "outputs.contact_sheet": False}
+        preset, steps=8, width=48, height=32, grow=[{"at": 4, "width": 96, "height": 64}], **{**quick, "media.contact_sheet": False}
     )
     assert result.status == "finished" and result.steps_done == 8
     assert result.tensor.shape == (1, 3, 64, 96)

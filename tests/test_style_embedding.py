@@ -395,7 +395,7 @@ def test_a_batch_contact_sheet_shows_every_result(quick):
 
     run = pixengine.prepare("style_embedding_batch", steps=1, width=48, height=32, **quick)
     result = run.execute()
-    labels = [label for label, _ in contact_sheet_items(run, result)]
+    labels = [label for label, _ in contact_sheet_items(run.view, result)]
     assert labels[-2:] == ["result 1", "result 2"]
     assert sum(label.startswith("start: content") for label in labels) == 2
     # The style painting is both P's input and the style loss's target, at two sizes: shown once.

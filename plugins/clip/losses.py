@@ -28,7 +28,7 @@ class ClipOptions(LossOptions):
         help="text prompts, `text:weight:stop@range | ...` (see README, 'Prompt grammar'); empty: the run's `prompt`",
     )
     images: dict[str, float] = option(
-        {}, help="image prompts: image file -> weight (negative pushes away), e.g. {'cat.jpg': 0.5}"
+        {}, help="image prompts: image file -> weight (negative pushes away), e.g. {'cat.jpg': 0.5}", file="image"
     )
     distance: str = option(
         "spherical", help="distance between embeddings: great-circle (pixray, VQGAN+CLIP) or 1 - cosine", choices=list(DISTANCES)
@@ -37,6 +37,7 @@ class ClipOptions(LossOptions):
         None,
         help="where on the canvas the prompts apply: an image, white there (grey: partly); each view counts by how "
         "much of the mask it shows, so other regions can take other prompts. Needs cutouts",
+        file="mask",
     )
 
     def __post_init__(self):
@@ -60,12 +61,8 @@ class ClipPrompts(pixengine.Loss):
 
     def __init__(self, options: ClipOptions, ctx):
         super().__init__(options, ctx)
-        prompts = parse_prompts(options.prompt)
-        if not options.prompt.strip():
-            try:
-                prompts = parse_prompts(ctx.prompt)
-            except ConfigError as exc:
-                raise ConfigError(f"{exc.detail}\n(this is the run's `prompt`, used because `prompt` is empty)", key="prompt") from None
+        # Its own prompt (checked when the config was validated), else the run's (checked then too).
+        prompts = parse_prompts(options.prompt) if options.prompt.strip() else list(ctx.prompts)
         images = [(path, weight) for path, weight in options.images.items()]
         if not prompts and not images:
             raise ConfigError("no prompt: set `prompt` (or the run's prompt) or `images`", key="prompt")

@@ -25,7 +25,9 @@ class OpenClipOptions:
         "are normalised; null with `path` for a file of no known tag",
     )
     path: Optional[str] = option(
-        None, help="explicit weight file (.safetensors, .pt, .bin; OpenAI's TorchScript .pt too); used instead of the cache"
+        None,
+        help="explicit weight file (.safetensors, .pt, .bin; OpenAI's TorchScript .pt too); used instead of the cache",
+        file="weights",
     )
     quick_gelu: Optional[bool] = option(
         None, help="QuickGELU activations (OpenAI-trained weights); null: as the tag says, or true for OpenAI TorchScript files"
@@ -65,6 +67,11 @@ class OpenClip(pixengine.Model):
 
     name = "open_clip"
     Options = OpenClipOptions
+
+    @classmethod
+    def weight_files(cls, options: OpenClipOptions, key: str = "") -> dict:
+        name = loading.catalog_name(options.arch, options.pretrained) if options.pretrained else options.arch
+        return {name: loading.find(options.arch, options.pretrained, options.path, key.rpartition(".")[2])}
 
     def __init__(self, options: OpenClipOptions, ctx):
         super().__init__(options, ctx)

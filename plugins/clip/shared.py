@@ -8,10 +8,11 @@ import math
 import torch
 
 from pixengine import ConfigError
+from pixengine.protocols import ImageTextEmbedder, require
 
 
 def is_clip(model) -> bool:
-    return hasattr(model, "embed_images") and hasattr(model, "embed_texts")
+    return isinstance(model, ImageTextEmbedder)
 
 
 def clip_models(ctx, weights: dict[str, float] | None, key: str = "models") -> list[tuple[str, float, object]]:
@@ -26,9 +27,7 @@ def clip_models(ctx, weights: dict[str, float] | None, key: str = "models") -> l
     found = []
     for label, weight in weights.items():
         model = ctx.model(label)
-        if not is_clip(model):
-            kind = getattr(model, "name", type(model).__name__)
-            raise ConfigError(f"model '{label}' is a '{kind}', not a CLIP model (such as open_clip)", key=key)
+        require(model, ImageTextEmbedder, label, key, "open_clip")
         if not math.isfinite(weight):
             raise ConfigError(f"the weight of model '{label}' must be finite, got {weight}", key=key)
         found.append((str(label), float(weight), model))

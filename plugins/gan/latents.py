@@ -51,7 +51,7 @@ class LatentOptions:
         help="start from a random sample, from init_image (inverted), or from the best of topk_samples scored by the run's losses (FuseDream)",
         choices=INITS,
     )
-    init_image: Optional[str] = option(None, help="image to start from when init is 'image'")
+    init_image: Optional[str] = option(None, help="image to start from when init is 'image'", file="image")
     init_steps: int = option(0, help="optimisation steps that refine the start to reproduce init_image (pixel MSE)", min=0)
     init_lr: float = option(0.05, help="learning rate of those refinement steps", min=0)
     topk_samples: int = option(64, help="random latents scored when init is 'topk' (FuseDream used thousands on a GPU)", min=1)

@@ -24,7 +24,7 @@ import torch
 
 import pixengine
 from pixengine import CatalogEntry, ConfigError, PixengineError, option
-from pixengine.weights import cache_dir, find_weights
+from pixengine.weights import cache_dir, find_weights, offline
 
 from . import stylegan2, vqgan
 from .checkpoints import load_into, read_checkpoint, without_prefixes
@@ -44,26 +44,101 @@ def _download(url: str, target: Path) -> Path:
 # VQGAN
 # ------------------------------------------------------------------------------------------
 
-#: Published taming-transformers checkpoints: name -> (direct download URL, description).
+@dataclass(frozen=True)
+class Published:
+    """A published checkpoint: where it comes from and whether that link downloads directly."""
+
+    description: str
+    #: A direct download URL, or the page to fetch the file from by hand.
+    source: str
+    direct: bool
+    #: Why there is no direct download, when there is none.
+    no_download: str = ""
+
+
+class _PublishedCheckpointModel(pixengine.Model):
+    """Finding, listing and fetching a generator's published checkpoints, the same way for
+    every generator family: ``CHECKPOINTS`` names them, ``cache_name`` places them in the cache."""
+
+    #: name -> Published; the ``checkpoint`` option chooses one.
+    CHECKPOINTS: dict[str, Published] = {}
+    #: What the file holds, for how-to messages ("taming-transformers' published VQGAN").
+    what = ""
+    #: More advice on supplying a file of this family.
+    advice = ""
+
+    @classmethod
+    def cache_name(cls, checkpoint: str) -> str:
+        return f"{cls.name}/{checkpoint}{'.ckpt' if cls.name == 'vqgan' else '.pt'}"
+
+    @classmethod
+    def weight_files(cls, options, key: str = "") -> dict:
+        published = cls.CHECKPOINTS[options.checkpoint]
+        label = key or "models.LABEL"
+        target = cache_dir() / cls.cache_name(options.checkpoint)
+        if published.direct:
+            how = (f"Download it from {published.source} ({cls.what}) and give its path as {label}.path=FILE, or save it "
+                   f"as {target}; `pixengine models fetch {options.checkpoint}` does that where a network exists.")
+        else:
+            how = f"Download {options.checkpoint} from {published.source} and give its path as {label}.path=FILE, or save it as {target}."
+        path = find_weights(
+            f"{cls.name} ({options.checkpoint})",
+            path=options.path,
+            cached=[cls.cache_name(options.checkpoint)],
+            download=(lambda cache: _download(published.source, cache / cls.cache_name(options.checkpoint))) if published.direct else None,
+            how=" ".join(part for part in (how, cls.advice) if part),
+        )
+        return {options.checkpoint: path}
+
+    @classmethod
+    def catalog(cls) -> list[CatalogEntry]:
+        entries = []
+        for name, published in cls.CHECKPOINTS.items():
+            local = cache_dir() / cls.cache_name(name)
+            where = "" if published.direct else f"; from {published.source}"
+            entries.append(CatalogEntry(name, published.description + where, str(local) if local.is_file() else None))
+        return entries
+
+    @classmethod
+    def fetch(cls, entry: str) -> str:
+        published = cls.CHECKPOINTS[entry]
+        target = cache_dir() / cls.cache_name(entry)
+        if not published.direct:
+            raise PixengineError(
+                f"'{entry}' cannot be downloaded automatically ({published.no_download}). Download it from {published.source} and save it as "
+                f"{target}, or pass its path as models.LABEL.path=FILE."
+            )
+        if offline():
+            raise PixengineError(f"'{entry}' was not fetched: PIXENGINE_OFFLINE (or HF_HUB_OFFLINE) is set")
+        try:
+            return str(_download(published.source, target))
+        except OSError as exc:  # no network, dead link: a message, not a traceback
+            raise PixengineError(
+                f"'{entry}' could not be downloaded from {published.source} ({type(exc).__name__}: {exc}); download it by "
+                f"hand and save it as {target}"
+            ) from None
+
+
+#: Published taming-transformers checkpoints.
 VQGAN_CHECKPOINTS = {
-    "vqgan_imagenet_f16_16384": (
-        "https://heibox.uni-heidelberg.de/d/a7530b09fed84f80a887/files/?p=%2Fckpts%2Flast.ckpt&dl=1",
+    "vqgan_imagenet_f16_16384": Published(
         "taming-transformers VQGAN, ImageNet, f16, 16384 codes (the VQGAN+CLIP default)",
+        "https://heibox.uni-heidelberg.de/d/a7530b09fed84f80a887/files/?p=%2Fckpts%2Flast.ckpt&dl=1",
+        direct=True,
     ),
-    "vqgan_imagenet_f16_1024": (
-        "https://heibox.uni-heidelberg.de/d/8088892a516d4e3baf92/files/?p=%2Fckpts%2Flast.ckpt&dl=1",
+    "vqgan_imagenet_f16_1024": Published(
         "taming-transformers VQGAN, ImageNet, f16, 1024 codes",
+        "https://heibox.uni-heidelberg.de/d/8088892a516d4e3baf92/files/?p=%2Fckpts%2Flast.ckpt&dl=1",
+        direct=True,
     ),
 }
 
 
-def _vqgan_cache_name(name: str) -> str:
-    return f"vqgan/{name}.ckpt"
-
-
 @dataclass
 class VQGANOptions:
-    path: Optional[str] = option(None, help="the checkpoint file (.ckpt of taming-transformers, or a state dict .pt/.safetensors)")
+    path: Optional[str] = option(
+        None, help="the checkpoint file (.ckpt of taming-transformers, or a state dict .pt/.safetensors)", file="weights"
+    )
     checkpoint: str = option(
         "vqgan_imagenet_f16_16384",
         help="published checkpoint to look for in the cache (and download) when 'path' is not set",
@@ -71,7 +146,7 @@ class VQGANOptions:
     )
 
 
-class VQGANModel(pixengine.Model):
+class VQGANModel(_PublishedCheckpointModel):
     """A taming-transformers VQGAN (encoder, decoder, codebook) from its published checkpoint.
 
     The architecture is read from the checkpoint; the Lightning file's training-loss weights
@@ -80,21 +155,12 @@ class VQGANModel(pixengine.Model):
 
     name = "vqgan"
     Options = VQGANOptions
+    CHECKPOINTS = VQGAN_CHECKPOINTS
+    what = "taming-transformers' published checkpoint, about 1 GB"
 
     def __init__(self, options: VQGANOptions, ctx):
         super().__init__(options, ctx)
-        url, _ = VQGAN_CHECKPOINTS[options.checkpoint]
-        self.path = find_weights(
-            f"vqgan ({options.checkpoint})",
-            path=options.path,
-            cached=[_vqgan_cache_name(options.checkpoint)],
-            download=lambda cache: _download(url, cache / _vqgan_cache_name(options.checkpoint)),
-            how=(
-                f"Download it from {url} (taming-transformers' published {options.checkpoint}, about 1 GB) and give "
-                f"its path as models.LABEL.path=FILE, or save it as {cache_dir() / _vqgan_cache_name(options.checkpoint)}; "
-                f"`pixengine models fetch {options.checkpoint}` does that where a network exists."
-            ),
-        )
+        (self.path,) = self.weight_files(options).values()
         data = read_checkpoint(self.path)
         state = data["state_dict"] if isinstance(data.get("state_dict"), dict) else data
         # The training loss (PatchGAN discriminator, LPIPS) lives in the same state dict.
@@ -129,41 +195,27 @@ class VQGANModel(pixengine.Model):
         """Latent -> image, about [-1, 1]."""
         return self.net.decode(z)
 
-    @classmethod
-    def catalog(cls) -> list[CatalogEntry]:
-        entries = []
-        for name, (_, description) in VQGAN_CHECKPOINTS.items():
-            local = cache_dir() / _vqgan_cache_name(name)
-            entries.append(CatalogEntry(name, description, str(local) if local.is_file() else None))
-        return entries
-
-    @classmethod
-    def fetch(cls, entry: str) -> str:
-        url, _ = VQGAN_CHECKPOINTS[entry]
-        return str(_download(url, cache_dir() / _vqgan_cache_name(entry)))
-
 
 # ------------------------------------------------------------------------------------------
 # StyleGAN2
 # ------------------------------------------------------------------------------------------
 
-#: Published rosinality-layout checkpoints: name -> (where to get it, description). They are on
-#: Google Drive, which offers no direct download link for files this large, so none is fetched.
+#: Published rosinality-layout checkpoints.
 STYLEGAN2_CHECKPOINTS = {
-    "stylegan2-ffhq-config-f": (
-        "https://drive.google.com/file/d/1EM87UquaoQmk17Q8d5kYIAHqu0dkYqdT/view (the file StyleCLIP uses)",
+    "stylegan2-ffhq-config-f": Published(
         "StyleGAN2 FFHQ 1024 px, config-f, converted to rosinality/stylegan2-pytorch (g_ema + latent_avg)",
+        "https://drive.google.com/file/d/1EM87UquaoQmk17Q8d5kYIAHqu0dkYqdT/view (the file StyleCLIP uses)",
+        direct=False,
+        no_download="Google Drive offers no direct link for files this large",
     ),
 }
 
 
-def _stylegan2_cache_name(name: str) -> str:
-    return f"stylegan2/{name}.pt"
-
-
 @dataclass
 class StyleGAN2Options:
-    path: Optional[str] = option(None, help="the checkpoint file: {g_ema, latent_avg} as saved by rosinality/stylegan2-pytorch")
+    path: Optional[str] = option(
+        None, help="the checkpoint file: {g_ema, latent_avg} as saved by rosinality/stylegan2-pytorch", file="weights"
+    )
     checkpoint: str = option(
         "stylegan2-ffhq-config-f",
         help="published checkpoint to look for in the cache when 'path' is not set",
@@ -173,7 +225,7 @@ class StyleGAN2Options:
     mean_samples: int = option(4096, help="samples averaged for the mean latent when the file has no latent_avg", min=1)
 
 
-class StyleGAN2Model(pixengine.Model):
+class StyleGAN2Model(_PublishedCheckpointModel):
     """A StyleGAN2 generator (mapping + synthesis) in rosinality/stylegan2-pytorch's layout.
 
     Reads ``g_ema`` (the moving-average generator) and ``latent_avg`` (the mean W used for
@@ -183,20 +235,12 @@ class StyleGAN2Model(pixengine.Model):
 
     name = "stylegan2"
     Options = StyleGAN2Options
+    CHECKPOINTS = STYLEGAN2_CHECKPOINTS
+    advice = "Other StyleGAN2 models work once converted to this layout with convert_weight.py of rosinality/stylegan2-pytorch."
 
     def __init__(self, options: StyleGAN2Options, ctx):
         super().__init__(options, ctx)
-        source, _ = STYLEGAN2_CHECKPOINTS[options.checkpoint]
-        self.path = find_weights(
-            f"stylegan2 ({options.checkpoint})",
-            path=options.path,
-            cached=[_stylegan2_cache_name(options.checkpoint)],
-            how=(
-                f"Download {options.checkpoint}.pt from {source} and give its path as models.LABEL.path=FILE, or "
-                f"save it as {cache_dir() / _stylegan2_cache_name(options.checkpoint)}. Other StyleGAN2 models work once "
-                "converted to this layout with convert_weight.py of rosinality/stylegan2-pytorch."
-            ),
-        )
+        (self.path,) = self.weight_files(options).values()
         data = read_checkpoint(self.path)
         if isinstance(data.get("g_ema"), dict):
             state = data["g_ema"]
@@ -241,19 +285,3 @@ class StyleGAN2Model(pixengine.Model):
     def synthesis(self, latent: torch.Tensor, noise: str = "fixed") -> torch.Tensor:
         """W (B, style_dim) or W+ (B, n_latent, style_dim) -> image about [-1, 1]."""
         return self.net.synthesis(latent, noise)
-
-    @classmethod
-    def catalog(cls) -> list[CatalogEntry]:
-        entries = []
-        for name, (source, description) in STYLEGAN2_CHECKPOINTS.items():
-            local = cache_dir() / _stylegan2_cache_name(name)
-            entries.append(CatalogEntry(name, f"{description}; from {source}", str(local) if local.is_file() else None))
-        return entries
-
-    @classmethod
-    def fetch(cls, entry: str) -> str:
-        source, _ = STYLEGAN2_CHECKPOINTS[entry]
-        raise PixengineError(
-            f"'{entry}' cannot be downloaded automatically (Google Drive). Download it from {source} and save it as "
-            f"{cache_dir() / _stylegan2_cache_name(entry)}, or pass its path as models.LABEL.path=FILE."
-        )

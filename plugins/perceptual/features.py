@@ -1,8 +1,8 @@
 """How losses use a *feature model*: look it up by label, check layer names, and share one
 forward pass per step among every loss that reads the same model.
 
-A feature model is any model with ``layer_names`` (list of str), ``default_layers`` (list of
-str) and ``features(images, layers) -> {layer: (B, C, h, w)}`` for images in [0, 1].
+A feature model is a :class:`pixengine.protocols.FeatureExtractor`: ``layer_names``,
+``default_layers`` and ``features(images, layers) -> {layer: (B, C, h, w)}`` for images in [0, 1].
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from pixengine.errors import ConfigError
+from pixengine.protocols import FeatureExtractor, require
 
 # Layers each model must compute per step: the union of what its losses asked for, so one
 # forward pass serves them all. Weak, so a finished run's models are freed.
@@ -21,12 +22,7 @@ _requested: "weakref.WeakKeyDictionary[torch.nn.Module, list[str]]" = weakref.We
 
 def feature_model(ctx, label: str, key: str = "model"):
     model = ctx.model(label)
-    if not all(hasattr(model, attr) for attr in ("features", "layer_names", "default_layers")):
-        raise ConfigError(
-            f"model '{label}' (type '{getattr(model, 'name', type(model).__name__)}') is not a feature model; "
-            "use one such as vgg, gabor or lbp",
-            key=key,
-        )
+    require(model, FeatureExtractor, label, key, "vgg, gabor or lbp")
     return model
 
 

@@ -10,7 +10,7 @@ import torch
 
 import pixengine
 from pixengine import ConfigError, LossOptions, option
-from pixengine.images import FITS, fit_tensor, open_image
+from pixengine.images import FITS, fit_tensor, image_size
 
 from .features import choose_layers, feature_model, step_features
 from .statistics import distance, gram_matrix, mean_std
@@ -81,7 +81,7 @@ class _FeatureLoss(pixengine.Loss):
 
 @dataclass
 class ContentOptions(_FeatureLossOptions):
-    image: str = option(help="the content image, whose layout the result keeps")
+    image: str = option(help="the content image, whose layout the result keeps", file="image")
     layers: list[str] = option(["conv4_2"], help="layers compared position by position (Gatys: conv4_2)")
     fit: str = option("cover", help="how the content image is fitted to the canvas", choices=list(FITS))
 
@@ -126,7 +126,7 @@ class Content(_FeatureLoss):
 
 @dataclass
 class StyleOptions(_FeatureLossOptions):
-    image: str = option(help="the style image, whose textures and colours the result takes")
+    image: str = option(help="the style image, whose textures and colours the result takes", file="image")
     size: Optional[int] = option(
         None, help="long side of the style image in pixels when its features are taken (larger: larger brush marks); "
         "default the canvas's long side; in a run that grows, at the final canvas (scaled with smaller ones)", min=16
@@ -197,7 +197,8 @@ def canvas_sizes(ctx) -> list[tuple[int, int]]:
 def load_scaled(ctx, path: str, long_side: Optional[int], option_name: str = "image") -> torch.Tensor:
     """An image at its own aspect ratio, its long side ``long_side`` (default the canvas's):
     statistics need no alignment with the canvas, so nothing is cropped."""
-    w, h = open_image(path).size
+    ctx.check_file(path, option_name)
+    w, h = image_size(path)
     scale = (long_side or max(ctx.width, ctx.height)) / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return ctx.load_image(path, size=size, fit="stretch", option=option_name)
@@ -208,7 +209,7 @@ def load_scaled(ctx, path: str, long_side: Optional[int], option_name: str = "im
 
 @dataclass
 class FeatureStatsOptions(_FeatureLossOptions):
-    image: str = option(help="the image whose feature statistics to match (a texture, a style)")
+    image: str = option(help="the image whose feature statistics to match (a texture, a style)", file="image")
     statistics: str = option(
         "mean_std", help="per-channel mean and standard deviation, or the mean alone", choices=["mean_std", "mean"]
     )

@@ -61,9 +61,11 @@ def unit_normalise(features: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
 
 @dataclass
 class LPIPSOptions(LossOptions):
-    image: str = option(help="the target image")
+    image: str = option(help="the target image", file="image")
     model: str = option("vgg", help="label of a vgg model (arch: vgg16, weights: torchvision for calibrated LPIPS)")
-    path: Optional[str] = option(None, help="LPIPS lin weights file (vgg.pth of LPIPS v0.1); default: the lpips package's or the cache's")
+    path: Optional[str] = option(
+        None, help="LPIPS lin weights file (vgg.pth of LPIPS v0.1); default: the lpips package's or the cache's", file="weights"
+    )
     uncalibrated: bool = option(False, help="weigh every channel 1 instead of LPIPS's learned weights (works with any VGG)")
     layers: list[str] = option(list(LPIPS_LAYERS), help="layers compared (LPIPS: relu1_2, relu2_2, relu3_3, relu4_3, relu5_3)")
     fit: str = option("cover", help="how the target is fitted to the canvas", choices=list(FITS))
@@ -74,6 +76,21 @@ class LPIPS(pixengine.Loss):
 
     name = "lpips"
     Options = LPIPSOptions
+
+    @classmethod
+    def weight_files(cls, options: LPIPSOptions, key: str = "") -> dict:
+        if options.uncalibrated:
+            return {}
+        package = lpips_package_file()
+        path = find_weights(
+            "lpips (VGG lin layers, v0.1)",
+            path=options.path,
+            cached=[CACHE_NAME],
+            elsewhere=[package] if package else [],
+            how="Install them with `pip install lpips` (the package carries vgg.pth), give the file in the "
+            "loss's 'path' option, or set uncalibrated: true.",
+        )
+        return {"lpips-vgg-lin": path}
 
     def __init__(self, options: LPIPSOptions, ctx):
         super().__init__(options, ctx)
@@ -93,15 +110,7 @@ class LPIPS(pixengine.Loss):
                 )
             if self.layers != LPIPS_LAYERS:
                 raise ConfigError(f"LPIPS's learned weights are for layers {', '.join(LPIPS_LAYERS)}", key="layers")
-            package = lpips_package_file()
-            path = find_weights(
-                "lpips (VGG lin layers, v0.1)",
-                path=options.path,
-                cached=[CACHE_NAME],
-                elsewhere=[package] if package else [],
-                how="Install them with `pip install lpips` (the package carries vgg.pth), give the file in the "
-                "loss's 'path' option, or set uncalibrated: true.",
-            )
+            (path,) = self.weight_files(options).values()
             lin = read_lin_weights(path, channels)
         for i, weights in enumerate(lin):
             self.register_buffer(f"lin{i}", weights.to(ctx.device).view(1, -1, 1, 1), persistent=False)

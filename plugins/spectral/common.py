@@ -28,7 +28,9 @@ DEFAULT_NOISE = 1.0
 @dataclass
 class SpectralOptions:
     init_image: Optional[str] = option(
-        None, help="image file to start from; its forward transform is the starting point, so the first frame is that image"
+        None,
+        help="image file to start from; its forward transform is the starting point, so the first frame is that image",
+        file="image",
     )
     init_noise: Optional[float] = option(
         None,

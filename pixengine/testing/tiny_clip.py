@@ -1,11 +1,11 @@
 """Tiny open_clip models for tests: a registered architecture whose random weights are saved
 to a file and loaded back by path through pixengine's real loader (no download, no hub).
 
-Tests of CLIP presets use the session fixture ``tiny_clip`` (tests/conftest.py)::
+Tests of CLIP presets use the session fixture ``pixengine_tiny_clip`` (pixengine's pytest plugin)::
 
-    def test_my_preset(tiny_clip, quick):
+    def test_my_preset(pixengine_tiny_clip, pixengine_overrides):
         result = pixengine.run("my_preset", steps=2, width=32, height=32,
-                               **quick, **tiny_clip.overrides("clip"))
+                               **pixengine_overrides, **pixengine_tiny_clip.overrides("clip"))
 
 ``overrides(label)`` gives ``models.LABEL.arch``, ``models.LABEL.path`` and
 ``models.LABEL.pretrained=None`` for one model of the preset.

@@ -1,0 +1,49 @@
+"""Commands that need no component start without torch: --help, --version, presets list and
+reading a recipe (info on a PNG, a run folder or a bundle). Each is run in a fresh process and
+the modules it loaded are checked; how fast they start is measured by benchmarks/bench_startup.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import pixengine
+from pixengine.sharing.bundle import write_bundle
+
+HEAVY = ("torch", "kornia", "open_clip", "numpy", "fastapi", "ray")
+
+PROBE = """
+import contextlib, io, json, sys
+from pixengine.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exit:
+        code = exit.code
+print(json.dumps({"code": code, "loaded": sorted(m for m in %r if m in sys.modules), "out": out.getvalue()[:200]}))
+""" % (HEAVY,)
+
+
+@pytest.fixture(scope="module")
+def recipes(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("recipes")
+    made = pixengine.run("repaint", steps=1, width=16, height=16, progress=False, save_every=0, output_dir=str(folder / "run"))
+    bundle = write_bundle(made.output_dir, folder / "run.zip").path
+    return {"png": str(made.final_path), "folder": str(made.output_dir), "bundle": str(bundle)}
+
+
+@pytest.mark.parametrize("argv", [
+    ["--help"], ["--version"], ["run", "--help"], ["presets", "list"],
+    ["info", "{png}"], ["info", "{folder}"], ["info", "{bundle}"],
+])
+def test_commands_that_need_no_component_do_not_import_torch(argv, recipes):
+    words = [word.format(**recipes) for word in argv]
+    done = subprocess.run([sys.executable, "-c", PROBE, *words], capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["code"] in (0, None), report
+    assert report["out"], "the command printed nothing"
+    assert report["loaded"] == [], f"{' '.join(argv)} imported {report['loaded']}"
