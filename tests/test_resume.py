@@ -5,6 +5,8 @@ says why."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,30 @@ def test_a_resumed_run_makes_the_image_of_a_run_that_never_stopped(tiny_clip, tm
     log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
     assert [record["step"] for record in log] == list(range(1, 9))
     assert [r["total"] for r in log] == [r["total"] for r in straight.history]
+
+
+def test_a_signal_during_an_optimiser_step_lands_after_the_step_so_resuming_makes_the_same_image(tiny_clip, tmp_path, monkeypatch):
+    # A Ctrl-C (or a sweep worker's SIGTERM) arriving just after the optimiser moved the
+    # pixels, before the step count and random state followed, must not checkpoint that
+    # half-made step: the resumed run would repeat it and differ.
+    settings = {**tiny_clip.overrides("clip"), **SMALL, "steps": 8, "progress": False, "save_every": 0}
+    straight = pixengine.run("clip_pixels", **{**settings, "output_dir": str(tmp_path / "straight")})
+    real_step, calls = torch.optim.Adam.step, []
+
+    def step_then_signal(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        pixengine.run("clip_pixels", **{**settings, "output_dir": str(tmp_path / "resumed")})
+    monkeypatch.undo()
+    assert checkpoint.load(tmp_path / "resumed")["step"] == 5
+    resumed = pixengine.run(resume=tmp_path / "resumed", progress=False)
+    assert torch.equal(resumed.tensor, straight.tensor)
 
 
 def test_a_run_that_grew_before_it_stopped_resumes_at_its_new_size(tmp_path):
