@@ -132,10 +132,10 @@ def test_references_to_the_recipes_own_keys_still_work(tmp_path):
 
 def test_text_that_looks_like_an_interpolation_round_trips_as_text(tmp_path):
     literal = "a sign saying ${oc.env:HOME}"
-    result = pixengine.run("repaint", prompt=literal.replace("${", "\\${"), **SMALL, output_dir=str(tmp_path / "a"))
-    assert result.config.prompt == literal
+    result = pixengine.run("repaint", description=literal.replace("${", "\\${"), **SMALL, output_dir=str(tmp_path / "a"))
+    assert result.config.description == literal
     again = pixengine.resolve(from_image=result.final_path)  # escaped in the PNG, read back as text
-    assert again.settings.prompt == literal
+    assert again.settings.description == literal
     # Component options and config reads keep it as text too (nothing resolves it later).
     spec = pixengine.resolve("repaint", **{"losses.layout.image": "x\\${oc.env:HOME}.png"})
     assert spec.losses[0].options.image == "x${oc.env:HOME}.png" == spec.config.losses.layout.image
