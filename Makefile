@@ -27,7 +27,7 @@ test-slow: setup
 
 # Mutation testing (mutmut, README "Tests and benchmarks"): a reproducible stratified sample by
 # default; MUTATION_SAMPLE=all runs every mutant (days on 2 cores). Results stay in build/mutation.
-MUTATION_SAMPLE ?= 300
+MUTATION_SAMPLE ?= 200
 MUTATION_SEED ?= 17
 mutation: $(VENV)/.mutation-installed
 	$(PY) scripts/mutation.py $(if $(filter all,$(MUTATION_SAMPLE)),--all,--sample $(MUTATION_SAMPLE)) --seed $(MUTATION_SEED)

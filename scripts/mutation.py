@@ -91,9 +91,14 @@ def generate() -> dict[str, list[str]]:
     code = (
         "from mutmut.__main__ import copy_src_dir, copy_also_copy_files, create_mutants\n"
         "from mutmut.configuration import config\n"
-        "import contextlib, io\n"
+        "from mutmut.utils.file_utils import walk_source_files\n"
+        "import contextlib, io, pathlib\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    copy_src_dir(); copy_also_copy_files(); create_mutants(2)\n"
+        "# Files taken out of mutation since the last run keep their old list of mutants: drop it.\n"
+        "for path in walk_source_files():\n"
+        "    if not config().should_mutate(path):\n"
+        "        pathlib.Path('mutants', str(path) + '.meta').unlink(missing_ok=True)\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=STAGE, check=True)
     return mutants_by_file()
@@ -204,7 +209,7 @@ def report(by_file: dict[str, list[str]], chosen: list[str]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sample", type=int, default=300, help="mutants to draw (default 300)")
+    parser.add_argument("--sample", type=int, default=200, help="mutants to draw (default 200)")
     parser.add_argument("--all", action="store_true", help="run every mutant instead of a sample")
     parser.add_argument("--seed", type=int, default=17, help="the sample's seed (default 17)")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once")
