@@ -62,12 +62,13 @@ def stage() -> None:
 
 
 # Processes the tests start (sweep workers, the CLI in a subprocess) import the mutated code and
-# inherit MUTANT_UNDER_TEST, so they run the mutant too; mutmut's trampolines then read its config
+# inherit MUTANT_UNDER_TEST, so they run the mutant too. mutmut's trampolines, and mutmut itself
+# where multiprocessing's spawn re-runs the main script (mutmut) in a worker, read its config
 # from the working directory, which in such a process is anywhere. This loads it from mutants/.
 SITECUSTOMIZE = """\
 import os
 
-if os.environ.get("MUTANT_UNDER_TEST"):
+if "MUTANT_UNDER_TEST" in os.environ:
     try:
         from mutmut import configuration
 
@@ -230,6 +231,8 @@ def main() -> int:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), str(STAGE / "mutants"), env.get("PYTHONPATH")]))
         # One thread per test process: --max-children processes share the cores.
         env.setdefault("OMP_NUM_THREADS", "1")
+        # mutmut passes the tests of a mutant as a set: a fixed hash seed fixes their order.
+        env.setdefault("PYTHONHASHSEED", "0")
         to_run = args.only if args.only else ([] if args.all else chosen)
         done = subprocess.run([mutmut_bin(), "run", "--max-children", str(args.max_children), *to_run], cwd=STAGE, env=env)
         if done.returncode != 0:

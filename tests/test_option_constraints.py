@@ -189,3 +189,12 @@ def test_file_options_replace_only_the_names_given():
     assert prefixed.replace("image:cat.png", {"cat.png": "files/cat.png"}) == "image:files/cat.png"
     assert prefixed.replace("style:3", {"style:3": "nope"}) == "style:3"
     assert prefixed.replace("cat.png", {"cat.png": "files/cat.png"}) == "cat.png"
+
+
+def test_a_plain_dataclass_field_is_described_with_empty_help_and_no_constraints():
+    @dataclass
+    class Plain:
+        size: int = 3
+
+    (info,) = describe(Plain)
+    assert (info.name, info.type, info.default, info.help, info.choices, info.min, info.max) == ("size", "int", 3, "", None, None, None)
