@@ -144,6 +144,41 @@ def test_an_augmentation_that_lies_about_being_geometric_or_is_unseeded_fails(pi
     AugmentationContract("darken", tmp_path).check_replay()  # replay itself is fine
 
 
+class Cut(pixengine.Augmentation):
+    """Passes the views on without their gradient."""
+
+    name = "cut"
+
+    def apply(self, x, params):
+        return x.detach()
+
+
+class Blank(pixengine.Augmentation):
+    """Keeps the graph but zeroes the gradient."""
+
+    name = "blank"
+
+    def apply(self, x, params):
+        return 0 * x
+
+
+class Faint(pixengine.Augmentation):
+    """Passes a small but real gradient."""
+
+    name = "faint"
+
+    def apply(self, x, params):
+        return 1e-6 * x
+
+
+def test_an_augmentation_that_blocks_the_gradient_fails_and_a_faint_one_passes(pixengine_plugin, tmp_path):
+    pixengine_plugin(Cut, Blank, Faint)
+    for name in ("cut", "blank"):
+        with pytest.raises(AssertionError, match=f"{name}: no gradient flows through it"):
+            AugmentationContract(name, tmp_path).check_gradient()
+    AugmentationContract("faint", tmp_path).check_gradient()
+
+
 def test_a_model_breaking_its_declared_capability_fails(pixengine_plugin, tmp_path):
     pixengine_plugin(Thawed)
     contract = ModelContract("thawed", tmp_path)
