@@ -160,6 +160,9 @@ def test_catalog_and_cli_show_local_availability(isolated_caches, tagged, capsys
     assert f"local: {target}" in line
     (line,) = [line for line in lines if line.split()[:1] == ["ViT-B-32/openai"]]
     assert "not downloaded" in line
+    # Each model is introduced by the first line of its docstring.
+    assert f"open_clip  ({OpenClip.summary()})  [plugin clip]" in lines
+    assert OpenClip.summary() and "\n" not in OpenClip.summary()
 
 
 def test_fetch_without_a_network_fails_cleanly(isolated_caches, tiny_clip, capsys):
