@@ -191,3 +191,17 @@ def test_registered_as_a_model():
     assert registry.get("model", "vgg") is not None
     assert {"content", "style", "feature_stats"} <= set(registry.names("loss"))
     assert isinstance(pixengine.__version__, str)
+
+
+def test_the_cache_file_is_written_whole_into_folders_that_do_not_exist_yet(tmp_path):
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"the quantised original")
+    target = tmp_path / "new" / "cache" / "vgg19.safetensors"
+    state = {"conv1_1.weight": torch.ones(2, 3, 3, 3)}
+    assert vw.write_cache(state, source, target) == target
+    assert [p.name for p in target.parent.iterdir()] == ["vgg19.safetensors"]  # no temporary left
+    from safetensors import safe_open
+
+    with safe_open(str(target), "pt") as stored:
+        assert torch.equal(stored.get_tensor("conv1_1.weight"), state["conv1_1.weight"])
+        assert stored.metadata()["source"] == str(source) and stored.metadata()["arch"] == "vgg19"

@@ -178,3 +178,12 @@ def test_reading_specs_and_sweep_folders_does_not_import_torch():
             "pixengine.sweep.local, pixengine.sweep.sheet; print(json.dumps(sorted(m for m in sys.modules if m in ('torch', 'ray'))))")
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []
+
+
+def test_a_prompts_file_that_is_not_text_is_named(tmp_path):
+    (tmp_path / "prompts.txt").write_bytes(b"a fox\n\xff\xfe a whale\n")
+    path = write_spec(tmp_path, "recipe: repaint\nprompts_file: prompts.txt\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.key == "prompts_file" and info.value.source == str(path)
+    assert "is not UTF-8 text" in str(info.value)

@@ -208,3 +208,11 @@ def test_an_incompatible_plugin_api_is_refused_with_the_reason(pixengine_plugin)
     assert not info.ok and "incompatible: written for plugin API 2.0" in info.error
     info = pixengine_plugin(Silent, name="too_new", api="1.9")
     assert f"needs plugin API 1.9, and this pixengine has only API {pixengine.API_VERSION}; upgrade pixengine" in info.error
+
+
+def test_the_kit_lists_its_lazily_imported_helpers():
+    import pixengine.testing as kit
+
+    names = dir(kit)
+    assert {"make_plugin", "quick_overrides", "AugmentationContract", "check_loss"} <= set(names)
+    assert names == sorted(names) and set(kit.__all__) <= set(names)
