@@ -205,3 +205,17 @@ def test_the_cache_file_is_written_whole_into_folders_that_do_not_exist_yet(tmp_
     with safe_open(str(target), "pt") as stored:
         assert torch.equal(stored.get_tensor("conv1_1.weight"), state["conv1_1.weight"])
         assert stored.metadata()["source"] == str(source) and stored.metadata()["arch"] == "vgg19"
+
+
+def test_fetching_a_torchvision_entry_finds_its_file_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIXENGINE_CACHE", str(tmp_path))
+    monkeypatch.setenv("PIXENGINE_OFFLINE", "1")
+    name = vw.TORCHVISION_FILES["vgg16"]
+    with pytest.raises(WeightsNotFoundError):
+        VGG.fetch("vgg16-torchvision")  # offline, and not in any cache
+    cached = vw.cache_dir() / name
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"")
+    assert VGG.fetch("vgg16-torchvision") == str(cached)
+    with pytest.raises(ConfigError, match="model 'vgg' has no catalog entry 'vgg16-caffe'"):
+        VGG.fetch("vgg16-caffe")

@@ -216,3 +216,14 @@ def test_the_kit_lists_its_lazily_imported_helpers():
     names = dir(kit)
     assert {"make_plugin", "quick_overrides", "AugmentationContract", "check_loss"} <= set(names)
     assert names == sorted(names) and set(kit.__all__) <= set(names)
+
+
+def test_a_run_context_for_building_a_component_by_hand():
+    from pixengine.testing import run_context
+
+    marker = object()
+    ctx = run_context(40, 24, steps=5, seed=3, config={"prompt": "a fox"}, models={"m": marker})
+    assert (ctx.device.type, ctx.width, ctx.height, ctx.steps, ctx.seed) == ("cpu", 40, 24, 5, 3)
+    assert ctx.config.prompt == "a fox" and ctx.models == {"m": marker}
+    plain = run_context()
+    assert (plain.width, plain.height, plain.steps, plain.seed, plain.models) == (32, 32, 1, 0, {})
