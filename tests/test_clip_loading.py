@@ -248,3 +248,15 @@ def test_weights_for_another_image_size_load_with_a_warning(tiny_clip, tmp_path,
     assert "holds position embeddings for 4 image patches and open_clip 'pixengine-tiny-clip-48px' has 9" in err
     build(arch=tiny_clip.arch, pretrained=None, path=str(tiny_clip.path))
     assert "position embeddings" not in capsys.readouterr().err
+
+
+def test_loading_weights_does_not_warn_that_the_model_is_random(tiny_clip, caplog):
+    # open_clip warns "initialized randomly" when it builds the architecture; the weights are
+    # loaded right after, so the warning would only mislead the user.
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        build(arch=tiny_clip.arch, pretrained=None, path=str(tiny_clip.path))
+    assert not [r for r in caplog.records if "initialized randomly" in r.getMessage()]
+    logging.warning("No pretrained weights loaded for this message, which is not open_clip's")  # the filter is gone again
+    assert any("which is not open_clip's" in r.getMessage() for r in caplog.records)
