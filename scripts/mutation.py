@@ -145,12 +145,14 @@ def draw(by_file: dict[str, list[str]], size: int, seed: int) -> list[str]:
 
 
 def equivalents() -> dict[str, str]:
-    """Mutant name -> reason, from the table in tests/mutation_equivalents.md."""
-    found = {}
+    """Mutant name -> the heading of its table in tests/mutation_equivalents.md (why it is out)."""
+    found, heading = {}, "excluded"
     for line in EQUIVALENTS.read_text().splitlines() if EQUIVALENTS.exists() else []:
-        m = re.match(r"\|\s*`([^`]+__mutmut_\d+)`\s*\|\s*(.*?)\s*\|\s*$", line)
+        if line.startswith("## "):
+            heading = line[3:].split(":")[0].strip().lower()
+        m = re.match(r"\|\s*`([^`]+__mutmut_\d+)`\s*\|", line)
         if m:
-            found[m.group(1)] = m.group(2)
+            found[m.group(1)] = heading
     return found
 
 
@@ -170,8 +172,7 @@ def report(by_file: dict[str, list[str]], chosen: list[str]) -> dict:
     survivors = []
     for name in chosen:
         if name in equiv:
-            per_file[file_of[name]]["equivalent"] += 1
-            statuses["equivalent (excluded)"] += 1
+            statuses[f"left out: {equiv[name]}"] += 1
             continue
         status = status_of(codes.get(name))
         statuses[status] += 1
