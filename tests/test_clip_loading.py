@@ -260,3 +260,15 @@ def test_loading_weights_does_not_warn_that_the_model_is_random(tiny_clip, caplo
     assert not [r for r in caplog.records if "initialized randomly" in r.getMessage()]
     logging.warning("No pretrained weights loaded for this message, which is not open_clip's")  # the filter is gone again
     assert any("which is not open_clip's" in r.getMessage() for r in caplog.records)
+
+
+def test_a_model_built_by_hand_finds_its_label_for_the_how_to(isolated_caches, tiny_clip):
+    # The label comes from the run's models section: the unbuilt open_clip section of this arch.
+    ctx = make_ctx({"small": {"type": "open_clip", "arch": tiny_clip.arch}, "big": {"arch": "ViT-B-32", "type": "open_clip"}})
+    ctx.models["small"] = object()  # already built
+    with pytest.raises(WeightsNotFoundError) as info:
+        OpenClip(OpenClipOptions(arch="ViT-B-32", pretrained="openai"), ctx)
+    assert "models.big.path=/path/to/file" in str(info.value)
+    with pytest.raises(WeightsNotFoundError) as info:
+        OpenClip(OpenClipOptions(arch="RN50", pretrained="openai"), ctx)  # no section of this arch
+    assert "models.LABEL.path=/path/to/file" in str(info.value)
