@@ -187,3 +187,12 @@ def test_a_prompts_file_that_is_not_text_is_named(tmp_path):
         load(path)
     assert info.value.key == "prompts_file" and info.value.source == str(path)
     assert "is not UTF-8 text" in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".yml"])
+def test_a_spec_file_on_the_command_line_with_overrides_after_it(tmp_path, capsys, suffix):
+    spec = tmp_path / f"sweep{suffix}"
+    spec.write_text("recipe: repaint\ngrid: {losses.smooth.weight: [0.05, 0.2]}\n")
+    code, out, _ = run_cli(["sweep", str(spec), "steps=2", "width=48", "height=48", "-o", str(tmp_path / "sw"), "--dry-run"], capsys)
+    assert code == 0, out
+    assert "2 runs (losses.smooth.weight 2) of repaint, 2 steps each" in out
