@@ -216,12 +216,22 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=17, help="the sample's seed (default 17)")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once")
     parser.add_argument("--report-only", action="store_true", help="score the last run, run nothing")
-    parser.add_argument("--only", nargs="*", help="run just these mutant names (still scored as the sample)")
+    parser.add_argument(
+        "--rerun-uncaught",
+        action="store_true",
+        help="test again only the drawn mutants not caught by the last run (after adding tests; a caught mutant "
+        "stays caught as long as no test was weakened, and mutants of changed functions are tested anew)",
+    )
     args = parser.parse_args()
 
     stage()
     by_file = generate()
-    chosen = sorted(n for names in by_file.values() for n in names) if args.all else draw(by_file, args.sample, args.seed)
+    known = {n for names in by_file.values() for n in names}
+    if args.rerun_uncaught and (STAGE / "sample.txt").exists():
+        # The last run's mutants, not a new draw: the code may have changed since, which moves the draw.
+        chosen = [n for n in (STAGE / "sample.txt").read_text().split() if n in known]
+    else:
+        chosen = sorted(known) if args.all else draw(by_file, args.sample, args.seed)
     (STAGE / "sample.txt").write_text("\n".join(chosen) + "\n")
     if not args.report_only:
         site = STAGE / "site"
@@ -234,13 +244,21 @@ def main() -> int:
         env.setdefault("OMP_NUM_THREADS", "1")
         # mutmut passes the tests of a mutant as a set: a fixed hash seed fixes their order.
         env.setdefault("PYTHONHASHSEED", "0")
-        to_run = args.only if args.only else ([] if args.all else chosen)
-        done = subprocess.run([mutmut_bin(), "run", "--max-children", str(args.max_children), *to_run], cwd=STAGE, env=env)
+        codes = results()
+        uncaught = [name for name in chosen if status_of(codes.get(name)) not in CAUGHT and name not in equivalents()]
+        to_run = uncaught if args.rerun_uncaught else ([] if args.all else chosen)
+        if args.rerun_uncaught and not to_run:
+            print("every drawn mutant is caught or left out; nothing to run")
+            to_run = None
+        done = subprocess.run([mutmut_bin(), "run", "--max-children", str(args.max_children), *to_run], cwd=STAGE, env=env) \
+            if to_run is not None else subprocess.CompletedProcess([], 0)
         if done.returncode != 0:
             print(f"mutmut run failed (exit {done.returncode}); no score", file=sys.stderr)
             return done.returncode
     summary = report(by_file, chosen)
-    summary["design"] = "all mutants" if args.all else f"stratified random sample, seed {args.seed}"
+    summary["design"] = "all mutants" if args.all else f"stratified random sample of {args.sample}, seed {args.seed}"
+    if args.rerun_uncaught:
+        summary["design"] += "; the last run's mutants, those it did not catch tested again"
     (STAGE / "score.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "survivors"}, indent=2))
     print(f"{len(summary['survivors'])} not caught (listed in build/mutation/score.json)")
