@@ -42,6 +42,7 @@ BAD_SPECS = [
     ("recipe: repaint\nseeds: 2\noverrides: {seed: 3}\n", "seed", "varied by seeds"),
     ("recipe: repaint\nprompts: []\n", "prompts", "non-empty list"),
     ("recipe: repaint\nprompts_file: missing.txt\n", "prompts_file", "does not exist"),
+    ("recipe: repaint\nprompts: [a fox]\nprompts_file: missing.txt\n", "prompts", "give prompts or prompts_file, not both"),
     ("recipe: repaint\noverrides: {prompt: '${oc.env:HOME}'}\n", "overrides.prompt", "resolver"),
     ("recipe: !!python/object:os.system {}\n", None, "could not determine a constructor"),
 ]
