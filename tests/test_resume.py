@@ -141,3 +141,30 @@ def test_a_hook_can_stop_a_run_cleanly_and_it_resumes_to_the_same_image(tmp_path
     assert summary.status == "stopped" and summary.resumable and summary.step == 3
     resumed = pixengine.run(resume=tmp_path / "stopped", progress=False)
     assert resumed.status == "finished" and torch.equal(resumed.tensor, straight.tensor)
+
+
+def test_a_run_stopped_exactly_at_a_grow_step_resumes_at_its_old_size_and_then_grows(tmp_path):
+    # Stopped after 3 steps with a grow at step 3: it has not grown yet, so the checkpoint is at
+    # the first size, and the resumed run grows on its first step.
+    settings = {**SMALL, "steps": 6, "grow": [{"at": 3, "width": 64, "height": 48}], "progress": False, "save_every": 0}
+    straight = pixengine.run("fft_repaint", **{**settings, "output_dir": str(tmp_path / "straight")})
+    interrupt_at(3)
+    with pytest.raises(KeyboardInterrupt):
+        pixengine.run("fft_repaint", **{**settings, "output_dir": str(tmp_path / "resumed")})
+    plugins.unregister("interrupter")
+    assert list(checkpoint.load(tmp_path / "resumed")["size"]) == [32, 24]
+    resumed = pixengine.run(resume=tmp_path / "resumed", progress=False)
+    assert resumed.tensor.shape[-2:] == (48, 64)
+    assert torch.equal(resumed.tensor, straight.tensor)
+
+
+def test_a_resumed_run_takes_its_learning_rate_from_the_new_config_and_adams_state_from_the_checkpoint(quick):
+    pixengine.run("repaint", steps=4, **{**quick, **SMALL, "optimizer.lr": 0.01})
+    same = pixengine.prepare(resume=quick["output_dir"], steps=8)
+    faster = pixengine.prepare(resume=quick["output_dir"], steps=8, **{"optimizer.lr": 0.2})
+    assert [g["base_lr"] for g in same.optimizer.param_groups] == [0.01]
+    assert [g["base_lr"] for g in faster.optimizer.param_groups] == [0.2]
+    for run in (same, faster):
+        (state,) = run.optimizer.state.values()
+        assert int(state["step"]) == 4 and state["exp_avg"].abs().sum() > 0
+    assert faster.config.optimizer.lr == 0.2
