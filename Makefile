@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run test test-slow bench wheel-check clean
+.PHONY: setup browser run test test-slow bench mutation wheel-check clean
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,18 @@ test: setup browser
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+# Mutation testing (mutmut, README "Tests and benchmarks"): a reproducible stratified sample by
+# default; MUTATION_SAMPLE=all runs every mutant (days on 2 cores). Results stay in build/mutation.
+MUTATION_SAMPLE ?= 200
+MUTATION_SEED ?= 17
+mutation: $(VENV)/.mutation-installed
+	$(PY) scripts/mutation.py $(if $(filter all,$(MUTATION_SAMPLE)),--all,--sample $(MUTATION_SAMPLE)) --seed $(MUTATION_SEED)
+
+$(VENV)/.mutation-installed: $(VENV)/.installed
+	$(PIP) install --quiet -c constraints.txt -e '.[mutation]'
+	rm -rf pixengine.egg-info
+	touch $@
 
 bench: setup browser
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done

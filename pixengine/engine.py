@@ -344,14 +344,17 @@ class Run:
         self._last_good = image.detach()
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        if needs_closure(self.optimizer):
-            self.optimizer.step(self._closure(step, total))
-        else:
-            self.optimizer.step()
-        with torch.no_grad():
-            self.parameterization.project()
-        self.step = step + 1
-        self._rng = checkpoint.rng_state(self.ctx.device)
+        # The update (with its projection), the step count and the random state change as one:
+        # an interruption between them would checkpoint a state no uninterrupted run passes through.
+        with interrupts_deferred():
+            if needs_closure(self.optimizer):
+                self.optimizer.step(self._closure(step, total))
+            else:
+                self.optimizer.step()
+            with torch.no_grad():
+                self.parameterization.project()
+            self.step = step + 1
+            self._rng = checkpoint.rng_state(self.ctx.device)
 
         record = {"step": self.step, "total": total_value, "losses": weighted, "raw": values,
                   "lr_factor": factor, "seconds": time.perf_counter() - started}

@@ -68,7 +68,9 @@ class Prompt:
         return True
 
     def __str__(self) -> str:
-        text = "".join("\\" + c if c in _SPECIAL + "\\" else c for c in self.text)
+        # Spaces at the ends of the text belong to it only when escaped (the parser trims the rest).
+        n, lead, trail = len(self.text), len(self.text) - len(self.text.lstrip()), len(self.text) - len(self.text.rstrip())
+        text = "".join("\\" + c if c in _SPECIAL + "\\" or i < lead or i >= n - trail else c for i, c in enumerate(self.text))
         out = f"{text}:{self.weight:g}"
         if self.stop is not None:
             out += f":{self.stop:g}"

@@ -160,6 +160,9 @@ def test_catalog_and_cli_show_local_availability(isolated_caches, tagged, capsys
     assert f"local: {target}" in line
     (line,) = [line for line in lines if line.split()[:1] == ["ViT-B-32/openai"]]
     assert "not downloaded" in line
+    # Each model is introduced by the first line of its docstring.
+    assert f"open_clip  ({OpenClip.summary()})  [plugin clip]" in lines
+    assert OpenClip.summary() and "\n" not in OpenClip.summary()
 
 
 def test_fetch_without_a_network_fails_cleanly(isolated_caches, tiny_clip, capsys):
@@ -245,3 +248,27 @@ def test_weights_for_another_image_size_load_with_a_warning(tiny_clip, tmp_path,
     assert "holds position embeddings for 4 image patches and open_clip 'pixengine-tiny-clip-48px' has 9" in err
     build(arch=tiny_clip.arch, pretrained=None, path=str(tiny_clip.path))
     assert "position embeddings" not in capsys.readouterr().err
+
+
+def test_loading_weights_does_not_warn_that_the_model_is_random(tiny_clip, caplog):
+    # open_clip warns "initialized randomly" when it builds the architecture; the weights are
+    # loaded right after, so the warning would only mislead the user.
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        build(arch=tiny_clip.arch, pretrained=None, path=str(tiny_clip.path))
+    assert not [r for r in caplog.records if "initialized randomly" in r.getMessage()]
+    logging.warning("No pretrained weights loaded for this message, which is not open_clip's")  # the filter is gone again
+    assert any("which is not open_clip's" in r.getMessage() for r in caplog.records)
+
+
+def test_a_model_built_by_hand_finds_its_label_for_the_how_to(isolated_caches, tiny_clip):
+    # The label comes from the run's models section: the unbuilt open_clip section of this arch.
+    ctx = make_ctx({"small": {"type": "open_clip", "arch": tiny_clip.arch}, "big": {"arch": "ViT-B-32", "type": "open_clip"}})
+    ctx.models["small"] = object()  # already built
+    with pytest.raises(WeightsNotFoundError) as info:
+        OpenClip(OpenClipOptions(arch="ViT-B-32", pretrained="openai"), ctx)
+    assert "models.big.path=/path/to/file" in str(info.value)
+    with pytest.raises(WeightsNotFoundError) as info:
+        OpenClip(OpenClipOptions(arch="RN50", pretrained="openai"), ctx)  # no section of this arch
+    assert "models.LABEL.path=/path/to/file" in str(info.value)

@@ -126,6 +126,7 @@ def test_a_prompt_past_its_stop_keeps_its_value_but_stops_pulling(tmp_path, tiny
             "stopped": {"type": "clip", "prompt": "red:1:10"},  # distances are below 10: stopped
             "never": {"type": "clip", "prompt": "red:1:0"},  # distances are above 0: pulls
             "away_stopped": {"type": "clip", "prompt": "red:-1:0"},  # negative: stops above 0
+            "away_pushing": {"type": "clip", "prompt": "red:-1:10"},  # negative, not yet above 10: pushes
         },
         models={"clip": model_section(tiny_clip)},
     )
@@ -139,6 +140,7 @@ def test_a_prompt_past_its_stop_keeps_its_value_but_stops_pulling(tmp_path, tiny
     assert values["stopped"] == values["free"] == values["never"] == pytest.approx(-values["away_stopped"])
     assert grads["stopped"] == 0 and grads["away_stopped"] == 0
     assert grads["never"] > 0 and torch.isclose(grads["never"], grads["free"])
+    assert values["away_pushing"] == pytest.approx(values["away_stopped"]) and torch.isclose(grads["away_pushing"], grads["free"])
 
 
 def test_a_prompt_pulls_only_inside_its_step_range(tmp_path, tiny_clip):

@@ -104,6 +104,25 @@ def test_key_set_by_a_parent_is_attributed_to_the_parent(family, tmp_path):
     assert message.startswith(f"{tmp_path / 'base.yaml'}: width:") and "Integer" in message
 
 
+def test_a_key_the_child_overrides_is_attributed_to_the_child(family, tmp_path):
+    # base sets steps: 10; mid overrides it with a bad value: mid is to blame, not base.
+    write(tmp_path, "mid.yaml", "extends: base\nsteps: many\nlosses: {smooth: {norm: l2}}\n")
+    assert error_of(str(family)).startswith(f"{tmp_path / 'mid.yaml'}: steps:")
+
+
+def test_an_option_is_attributed_to_the_file_that_set_it_even_when_a_child_sets_its_siblings(family, tmp_path):
+    # child sets losses.smooth.weight, mid losses.smooth.norm: a bad norm is mid's.
+    write(tmp_path, "mid.yaml", "extends: base\nlosses: {smooth: {norm: l3}}\n")
+    assert error_of(str(family)).startswith(f"{tmp_path / 'mid.yaml'}: losses.smooth.norm: 'l3' is not one of")
+    # ...and so is an option misspelt there.
+    write(tmp_path, "mid.yaml", "extends: base\nlosses: {smooth: {nrom: l2}}\n")
+    assert error_of(str(family)).startswith(f"{tmp_path / 'mid.yaml'}: losses.smooth.nrom: unknown option 'nrom'")
+
+
+def test_a_command_line_override_of_a_files_key_is_attributed_to_the_command_line(family):
+    assert error_of(str(family), steps="many").startswith("command line: steps:")
+
+
 def test_type_implied_by_the_label(tmp_path):
     write(tmp_path, "l.yaml", "losses: {smoothing: {weight: 1}}\n")
     message = error_of(str(tmp_path / "l.yaml"))

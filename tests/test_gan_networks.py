@@ -182,6 +182,12 @@ def test_published_vqgan_layout():
     assert vqgan.config_from_state_dict(state) == cfg
 
 
+def test_published_stylegan2_channels_at_every_resolution():
+    assert stylegan2.published_channels(1024) == (512, 512, 512, 512, 512, 256, 128, 64, 32)
+    assert stylegan2.published_channels(256, channel_multiplier=1) == (512, 512, 512, 512, 256, 128, 64)
+    assert stylegan2.published_channels(1024, channel_multiplier=1)[-3:] == (64, 32, 16)
+
+
 def test_published_stylegan2_layout():
     cfg = stylegan2.StyleGAN2Config()
     assert cfg.n_latent == 18 and cfg.num_layers == 17

@@ -211,3 +211,31 @@ def test_registered_as_a_model():
     assert registry.get("model", "vgg") is not None
     assert {"content", "style", "feature_stats"} <= set(registry.names("loss"))
     assert isinstance(pixengine.__version__, str)
+
+
+def test_the_cache_file_is_written_whole_into_folders_that_do_not_exist_yet(tmp_path):
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"the quantised original")
+    target = tmp_path / "new" / "cache" / "vgg19.safetensors"
+    state = {"conv1_1.weight": torch.ones(2, 3, 3, 3)}
+    assert vw.write_cache(state, source, target) == target
+    assert [p.name for p in target.parent.iterdir()] == ["vgg19.safetensors"]  # no temporary left
+    from safetensors import safe_open
+
+    with safe_open(str(target), "pt") as stored:
+        assert torch.equal(stored.get_tensor("conv1_1.weight"), state["conv1_1.weight"])
+        assert stored.metadata()["source"] == str(source) and stored.metadata()["arch"] == "vgg19"
+
+
+def test_fetching_a_torchvision_entry_finds_its_file_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIXENGINE_CACHE", str(tmp_path))
+    monkeypatch.setenv("PIXENGINE_OFFLINE", "1")
+    name = vw.TORCHVISION_FILES["vgg16"]
+    with pytest.raises(WeightsNotFoundError):
+        VGG.fetch("vgg16-torchvision")  # offline, and not in any cache
+    cached = vw.cache_dir() / name
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes(b"")
+    assert VGG.fetch("vgg16-torchvision") == str(cached)
+    with pytest.raises(ConfigError, match="model 'vgg' has no catalog entry 'vgg16-caffe'"):
+        VGG.fetch("vgg16-caffe")

@@ -92,3 +92,72 @@ def test_long_prompts_show_a_window_around_the_error():
     shown, caret = str(info.value).splitlines()[-2:]
     assert len(shown) < 100 and shown.strip().startswith("...")
     assert shown[caret.index("^")] == "q"
+
+
+def test_format_escapes_every_special_character_and_keeps_negative_weights_stops_and_ranges():
+    prompts = [
+        Prompt("a:b|c@d\\e", -0.5, stop=0.8, start=Bound(10), end=Bound(50, True)),
+        Prompt("fog", 2.0, start=Bound(25, True)),
+        Prompt("night", 1.0, end=Bound(7)),
+        Prompt("plain"),
+    ]
+    text = format_prompts(prompts)
+    assert text == r"a\:b\|c\@d\\e:-0.5:0.8@10-50% | fog:2@25%- | night:1@-7 | plain:1"
+    assert parse_prompts(text) == prompts
+
+
+def test_a_negative_prompt_with_a_stop_reads_back_with_both():
+    (prompt,) = parse_prompts("text, watermark : -0.3 : -0.9")
+    assert (prompt.text, prompt.weight, prompt.stop) == ("text, watermark", -0.3, -0.9)
+    assert str(prompt) == "text, watermark:-0.3:-0.9"
+
+
+@pytest.mark.parametrize("text", ["a@10-10", "a@10%-10%", "a@0-0"])
+def test_a_range_that_ends_where_it_starts_is_refused(text):
+    with pytest.raises(ConfigError, match=r"the range ends \(\d+%?\) before it starts"):
+        parse_prompts(text)
+
+
+def test_the_shortest_ranges_and_ranges_mixing_steps_and_percentages_are_accepted():
+    one, first, mixed = parse_prompts("a@10-11 | b@0-1 | c@50%-10")
+    assert [s for s in range(-1, 20) if one.active(s, 20)] == [10]
+    assert [s for s in range(-1, 20) if first.active(s, 20)] == [-1, 0]
+    # Steps and percentages are compared only once the run's length is known.
+    assert [s for s in range(10) if mixed.active(s, 10)] == [5, 6, 7, 8, 9]
+    assert not mixed.active(4, 100)
+
+
+def test_percentages_of_a_run_that_do_not_fall_on_a_step():
+    (prompt,) = parse_prompts("a@25%-75%")
+    # Of 10 steps: from 2.5 (so step 3) to before 7.5 (so step 7).
+    assert [s for s in range(10) if prompt.active(s, 10)] == [3, 4, 5, 6, 7]
+
+
+def test_spaces_inside_a_range_are_ignored_and_errors_point_past_them():
+    (prompt,) = parse_prompts("a @ 10 - 20 ")
+    assert (prompt.start, prompt.end) == (Bound(10), Bound(20))
+    with pytest.raises(ConfigError) as info:
+        parse_prompts("a@5- x")
+    assert "(character 6)" in str(info.value)
+
+
+def test_escaped_spaces_at_the_ends_of_the_text_are_kept_and_survive_a_round_trip():
+    (prompt,) = parse_prompts("\\  padded \\ :2")
+    assert prompt.text == "  padded  " and prompt.weight == 2.0
+    assert parse_prompts(format_prompts([prompt])) == [prompt]
+
+
+def test_errors_in_a_short_prompt_show_all_of_it_without_ellipses():
+    with pytest.raises(ConfigError) as info:
+        parse_prompts("a cat:1x")
+    shown, caret = str(info.value).splitlines()[-2:]
+    assert "..." not in shown
+
+
+def test_errors_near_the_end_of_a_long_prompt_show_its_end():
+    text = "word " * 40 + "x:1q"
+    with pytest.raises(ConfigError) as info:
+        parse_prompts(text)
+    shown, caret = str(info.value).splitlines()[-2:]
+    assert shown.startswith("  ...") and shown.endswith("x:1q")
+    assert shown[caret.index("^")] == "q"

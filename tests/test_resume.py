@@ -5,6 +5,8 @@ says why."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,30 @@ def test_a_resumed_run_makes_the_image_of_a_run_that_never_stopped(tiny_clip, tm
     log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
     assert [record["step"] for record in log] == list(range(1, 9))
     assert [r["total"] for r in log] == [r["total"] for r in straight.history]
+
+
+def test_a_signal_during_an_optimiser_step_lands_after_the_step_so_resuming_makes_the_same_image(tiny_clip, tmp_path, monkeypatch):
+    # A Ctrl-C (or a sweep worker's SIGTERM) arriving just after the optimiser moved the
+    # pixels, before the step count and random state followed, must not checkpoint that
+    # half-made step: the resumed run would repeat it and differ.
+    settings = {**tiny_clip.overrides("clip"), **SMALL, "steps": 8, "progress": False, "save_every": 0}
+    straight = pixengine.run("clip_pixels", **{**settings, "output_dir": str(tmp_path / "straight")})
+    real_step, calls = torch.optim.Adam.step, []
+
+    def step_then_signal(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        pixengine.run("clip_pixels", **{**settings, "output_dir": str(tmp_path / "resumed")})
+    monkeypatch.undo()
+    assert checkpoint.load(tmp_path / "resumed")["step"] == 5
+    resumed = pixengine.run(resume=tmp_path / "resumed", progress=False)
+    assert torch.equal(resumed.tensor, straight.tensor)
 
 
 def test_a_run_that_grew_before_it_stopped_resumes_at_its_new_size(tmp_path):
@@ -115,3 +141,30 @@ def test_a_hook_can_stop_a_run_cleanly_and_it_resumes_to_the_same_image(tmp_path
     assert summary.status == "stopped" and summary.resumable and summary.step == 3
     resumed = pixengine.run(resume=tmp_path / "stopped", progress=False)
     assert resumed.status == "finished" and torch.equal(resumed.tensor, straight.tensor)
+
+
+def test_a_run_stopped_exactly_at_a_grow_step_resumes_at_its_old_size_and_then_grows(tmp_path):
+    # Stopped after 3 steps with a grow at step 3: it has not grown yet, so the checkpoint is at
+    # the first size, and the resumed run grows on its first step.
+    settings = {**SMALL, "steps": 6, "grow": [{"at": 3, "width": 64, "height": 48}], "progress": False, "save_every": 0}
+    straight = pixengine.run("fft_repaint", **{**settings, "output_dir": str(tmp_path / "straight")})
+    interrupt_at(3)
+    with pytest.raises(KeyboardInterrupt):
+        pixengine.run("fft_repaint", **{**settings, "output_dir": str(tmp_path / "resumed")})
+    plugins.unregister("interrupter")
+    assert list(checkpoint.load(tmp_path / "resumed")["size"]) == [32, 24]
+    resumed = pixengine.run(resume=tmp_path / "resumed", progress=False)
+    assert resumed.tensor.shape[-2:] == (48, 64)
+    assert torch.equal(resumed.tensor, straight.tensor)
+
+
+def test_a_resumed_run_takes_its_learning_rate_from_the_new_config_and_adams_state_from_the_checkpoint(quick):
+    pixengine.run("repaint", steps=4, **{**quick, **SMALL, "optimizer.lr": 0.01})
+    same = pixengine.prepare(resume=quick["output_dir"], steps=8)
+    faster = pixengine.prepare(resume=quick["output_dir"], steps=8, **{"optimizer.lr": 0.2})
+    assert [g["base_lr"] for g in same.optimizer.param_groups] == [0.01]
+    assert [g["base_lr"] for g in faster.optimizer.param_groups] == [0.2]
+    for run in (same, faster):
+        (state,) = run.optimizer.state.values()
+        assert int(state["step"]) == 4 and state["exp_avg"].abs().sum() > 0
+    assert faster.config.optimizer.lr == 0.2

@@ -32,6 +32,14 @@ def test_every_kind_scaffolds_installs_and_passes_its_generated_tests(tmp_path):
     assert "loss: demo_loss" in listing and "presets: demo_presets_demo" in listing
 
 
+def test_the_command_says_what_it_wrote_and_what_to_do_next(tmp_path, capsys):
+    assert main(["plugins", "new", "halftone", "--kind", "loss", "-o", str(tmp_path / "h")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"Wrote a loss plugin in {tmp_path / 'h'}:"
+    assert "  pyproject.toml" in lines and "  pixengine_halftone/__init__.py" in lines
+    assert lines[-1].startswith(f"Next: cd {tmp_path / 'h'} && pip install -e '.[test]' && pytest")
+
+
 def test_a_scaffold_declares_the_api_and_a_compatible_pixengine_range(tmp_path):
     made = create("halftone", "loss", tmp_path / "h")
     pyproject = (made.folder / "pyproject.toml").read_text()

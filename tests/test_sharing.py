@@ -146,7 +146,12 @@ def test_before_a_shared_run_the_receiver_is_told_what_may_not_reproduce(tmp_pat
 
 def test_info_validate_and_diff_read_presets_pngs_run_folders_and_bundles(tmp_path, capsys):
     made = pixengine.run("repaint", "a cat", **SMALL, output_dir=str(tmp_path / "run"))
-    bundle = write_bundle(made.output_dir, tmp_path / "run.zip").path
+    written = write_bundle(made.output_dir, tmp_path / "run.zip")
+    bundle = written.path
+    # The run's own record travels in the manifest.
+    recorded = {key: written.manifest.get(key) for key in ("torch", "device", "seed", "status")}
+    assert recorded == {"torch": str(torch.__version__), "device": "cpu", "seed": made.config.seed, "status": "finished"}
+    assert written.manifest["seconds"] > 0
     for target in (made.final_path, made.output_dir, bundle):
         code, out, _ = run_cli(capsys, "info", target)
         assert code == 0, out
@@ -154,6 +159,10 @@ def test_info_validate_and_diff_read_presets_pngs_run_folders_and_bundles(tmp_pa
         assert "steps:    3 of 3" in out and "status:   finished" in out and "missing here: nothing" in out
     code, out, _ = run_cli(capsys, "info", made.output_dir)
     assert "pkg:pixengine_presets/assets/chelsea.jpg" in out and "here, identical" in out
+    # A bundle of a preset that never ran has no step to show.
+    unrun = write_bundle("repaint", tmp_path / "unrun.zip").path
+    code, out, _ = run_cli(capsys, "info", unrun)
+    assert code == 0 and "steps:    ? of 120" in out
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("extends: repaint\nsteps: many\n")

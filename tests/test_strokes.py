@@ -445,3 +445,14 @@ def test_model_presets_resolve_when_their_plugins_exist(preset, needs, strokes):
     settings = spec.settings.optimizer
     assert {name: group.lr for name, group in settings.groups.items()} == {"points": 1.0, "widths": 0.1, "colors": 0.01}
     assert list(settings.decay_at) == [0.5, 0.75] and settings.decay_factor == 0.4
+
+
+def test_random_shapes_start_with_a_radius_of_half_to_all_of_shape_size():
+    from pixengine_plugins.strokes.parameterization import Strokes
+
+    torch.manual_seed(0)
+    points = Strokes._shape_start(2000, 4, 0.1, 200, 100)  # base radius: 0.1 of the shorter side, 10 px
+    spread = (points - points.mean(dim=1, keepdim=True)).norm(dim=-1).mean(dim=1)
+    assert points.shape == (2000, 12, 2)
+    assert 5 < spread.mean() < 10
+    assert Strokes._shape_start(0, 4, 0.1, 200, 100).shape == (0, 12, 2)

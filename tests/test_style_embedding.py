@@ -322,6 +322,84 @@ def test_interpolation_gives_the_endpoints_at_0_and_1(tmp_path):
 
 
 @torch.no_grad()
+def test_a_position_past_either_end_of_the_line_stays_at_that_end():
+    net = cin26_model()
+    line = build(net, optimize="t", init="style:4", interpolate_to="style:9")
+    start, end = net.net(line.content, weights=torch.eye(26)[4]), net.net(line.content, weights=torch.eye(26)[9])
+    line.t.fill_(1.7)
+    assert torch.allclose(line.embedding_value(), torch.eye(26)[9]) and torch.allclose(line(), end, atol=1e-6)
+    line.t.fill_(-0.4)
+    assert torch.allclose(line.embedding_value(), torch.eye(26)[4]) and torch.allclose(line(), start, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("style:3=1,12=3", {3: 0.25, 12: 0.75}),
+        ("style: 5 , 5 ,7=2", {5: 0.5, 7: 0.5}),  # a style named twice adds up; a bare index weighs 1
+        ("style:25", {25: 1.0}),
+        ("style:0=0,2=0.5", {2: 1.0}),
+    ],
+)
+def test_style_mixtures_are_normalised_to_one(text, expected):
+    from pixengine_plugins.style_embedding.embeddings import parse_embedding
+
+    mixture = parse_embedding(text, "init").mixture()
+    assert len(mixture) == 26
+    assert mixture == pytest.approx([expected.get(i, 0.0) for i in range(26)])
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("style:26", "style index 26 is out of range; the cin26 network has styles 0 to 25"),
+        ("style:-1", "style index -1 is out of range"),
+        ("style:0=0", "names no style with a positive weight"),
+        ("style:", "names no style with a positive weight"),
+        ("style:2=x", "cannot read '2=x' in 'style:2=x'"),
+        ("image:", "cannot read 'image:'"),
+        ("image:  ", "cannot read 'image:'"),
+    ],
+)
+def test_embedding_texts_out_of_bounds_say_what_is_wrong(text, message):
+    from pixengine_plugins.style_embedding.embeddings import parse_embedding
+
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_embedding(text, "init")
+    assert info.value.key == "init"
+
+
+def test_image_and_random_embeddings_are_read_with_their_spaces_trimmed():
+    from pixengine_plugins.style_embedding.embeddings import EmbeddingSpec, parse_embedding
+
+    assert parse_embedding("  image: art/cat.png ", "init") == EmbeddingSpec("image", path="art/cat.png")
+    assert parse_embedding(" random ", "init") == EmbeddingSpec("random")
+
+
+@torch.no_grad()
+def test_a_mixture_starts_every_style_at_its_floor_and_keeps_the_named_weights():
+    net = cin26_model()
+    floor = 0.01
+    param = build(net, init="style:3=1,12=3", mixture_floor=floor)
+    expected = torch.zeros(26)
+    expected[3], expected[12] = 0.25, 0.75
+    # softmax(log(w + floor)) = (w + floor) / (1 + 26 * floor)
+    assert torch.allclose(param.embedding_value(), (expected + floor) / (1 + 26 * floor), atol=1e-6)
+    between = build(net, init="style:3", interpolate_to="style:12", t=0.25, mixture_floor=1e-6)
+    assert between.embedding_value()[3] == pytest.approx(0.75, abs=1e-4)
+    assert between.embedding_value()[12] == pytest.approx(0.25, abs=1e-4)
+
+
+@torch.no_grad()
+def test_network_scale_sets_the_content_size_but_never_below_eight_pixels():
+    net = cin26_model()
+    assert build(net, width=40, height=32, scale=0.5).content.shape[-2:] == (16, 20)
+    assert build(net, width=40, height=32, scale=0.125).content.shape[-2:] == (8, 8)
+    small = build(net, width=40, height=32, scale=0.25)
+    assert small.content.shape[-2:] == (8, 10) and small().shape[-2:] == (32, 40)
+
+
+@torch.no_grad()
 def test_arbitrary_network_starts_from_a_cin26_style_through_the_predictor():
     arbitrary, cin26 = arbitrary_model(), cin26_model()
     param = build(arbitrary, models={"cin": cin26}, init="style:7", style_model="cin")

@@ -151,3 +151,40 @@ def test_a_second_driver_on_the_same_sweep_folder_is_refused(tmp_path, capsys):
     assert code == 1
     assert f"the sweep in '{out}' is being run by process {os.getpid()}" in capsys.readouterr().err
     assert not (out / "runs").exists()
+
+
+def worker_task(tmp_path, token: str, **extra) -> dict:
+    (tmp_path / "sweep").mkdir(exist_ok=True)
+    from pixengine.sweep.folder import TOKEN_NAME
+
+    (tmp_path / "sweep" / TOKEN_NAME).write_text("shared-token")
+    return {"id": "000-x", "folder": str(tmp_path / "sweep" / "runs" / "000-x"), "recipe": "repaint", "prompt": None,
+            "overrides": {"steps": 3, "width": 24, "height": 24}, "stop_at": None, "sweep_dir": str(tmp_path / "sweep"),
+            "token": token, "files": None, **extra}
+
+
+def test_a_worker_task_stops_at_its_rung_then_goes_on_from_the_checkpoint(tmp_path):
+    # In this process, what a worker process does with a task on storage the driver shares.
+    from pixengine.sweep import worker
+
+    paused = worker.execute(worker_task(tmp_path, "shared-token", stop_at=2))
+    assert (paused["status"], paused["step"], paused["error"], paused["files"]) == ("stopped", 2, None, None)
+    assert paused["total"] > 0  # the run's loss at the rung, what halving ranks by
+    assert paused["id"] == "000-x" and paused["pid"] == os.getpid() and paused["wall"] > 0
+    done = worker.execute(worker_task(tmp_path, "shared-token"))
+    assert (done["status"], done["step"]) == ("finished", 3)
+    log = [json.loads(line)["step"] for line in (tmp_path / "sweep" / "runs" / "000-x" / "log.jsonl").read_text().splitlines()]
+    assert log == [1, 2, 3]  # resumed at step 2, not started again
+    again = worker.execute(worker_task(tmp_path, "shared-token", stop_at=2))
+    assert (again["status"], again["step"]) == ("finished", 3)  # nothing more to do
+
+
+def test_a_worker_without_shared_storage_sends_back_every_file_but_the_lock(tmp_path):
+    from pixengine.sweep import worker
+
+    outcome = worker.execute(worker_task(tmp_path, "another-machine"))
+    assert (outcome["status"], outcome["step"]) == ("finished", 3)
+    assert {"final.png", "run.yaml", "log.jsonl", "checkpoint.pt"} <= set(outcome["files"])
+    assert worker.LOCK_NAME not in outcome["files"] and not (tmp_path / "sweep" / "runs").exists()
+    failed = worker.execute(worker_task(tmp_path, "another-machine", overrides={"steps": -1}))
+    assert failed["status"] == "failed" and "steps: -1 must be at least 0" in failed["error"]

@@ -42,6 +42,7 @@ BAD_SPECS = [
     ("recipe: repaint\nseeds: 2\noverrides: {seed: 3}\n", "seed", "varied by seeds"),
     ("recipe: repaint\nprompts: []\n", "prompts", "non-empty list"),
     ("recipe: repaint\nprompts_file: missing.txt\n", "prompts_file", "does not exist"),
+    ("recipe: repaint\nprompts: [a fox]\nprompts_file: missing.txt\n", "prompts", "give prompts or prompts_file, not both"),
     ("recipe: repaint\noverrides: {prompt: '${oc.env:HOME}'}\n", "overrides.prompt", "resolver"),
     ("recipe: !!python/object:os.system {}\n", None, "could not determine a constructor"),
 ]
@@ -178,3 +179,21 @@ def test_reading_specs_and_sweep_folders_does_not_import_torch():
             "pixengine.sweep.local, pixengine.sweep.sheet; print(json.dumps(sorted(m for m in sys.modules if m in ('torch', 'ray'))))")
     out = subprocess.run([sys.executable, "-c", "import json; " + code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == []
+
+
+def test_a_prompts_file_that_is_not_text_is_named(tmp_path):
+    (tmp_path / "prompts.txt").write_bytes(b"a fox\n\xff\xfe a whale\n")
+    path = write_spec(tmp_path, "recipe: repaint\nprompts_file: prompts.txt\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.key == "prompts_file" and info.value.source == str(path)
+    assert "is not UTF-8 text" in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".yml"])
+def test_a_spec_file_on_the_command_line_with_overrides_after_it(tmp_path, capsys, suffix):
+    spec = tmp_path / f"sweep{suffix}"
+    spec.write_text("recipe: repaint\ngrid: {losses.smooth.weight: [0.05, 0.2]}\n")
+    code, out, _ = run_cli(["sweep", str(spec), "steps=2", "width=48", "height=48", "-o", str(tmp_path / "sw"), "--dry-run"], capsys)
+    assert code == 0, out
+    assert "2 runs (losses.smooth.weight 2) of repaint, 2 steps each" in out

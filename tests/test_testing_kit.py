@@ -144,6 +144,41 @@ def test_an_augmentation_that_lies_about_being_geometric_or_is_unseeded_fails(pi
     AugmentationContract("darken", tmp_path).check_replay()  # replay itself is fine
 
 
+class Cut(pixengine.Augmentation):
+    """Passes the views on without their gradient."""
+
+    name = "cut"
+
+    def apply(self, x, params):
+        return x.detach()
+
+
+class Blank(pixengine.Augmentation):
+    """Keeps the graph but zeroes the gradient."""
+
+    name = "blank"
+
+    def apply(self, x, params):
+        return 0 * x
+
+
+class Faint(pixengine.Augmentation):
+    """Passes a small but real gradient."""
+
+    name = "faint"
+
+    def apply(self, x, params):
+        return 1e-6 * x
+
+
+def test_an_augmentation_that_blocks_the_gradient_fails_and_a_faint_one_passes(pixengine_plugin, tmp_path):
+    pixengine_plugin(Cut, Blank, Faint)
+    for name in ("cut", "blank"):
+        with pytest.raises(AssertionError, match=f"{name}: no gradient flows through it"):
+            AugmentationContract(name, tmp_path).check_gradient()
+    AugmentationContract("faint", tmp_path).check_gradient()
+
+
 def test_a_model_breaking_its_declared_capability_fails(pixengine_plugin, tmp_path):
     pixengine_plugin(Thawed)
     contract = ModelContract("thawed", tmp_path)
@@ -173,3 +208,22 @@ def test_an_incompatible_plugin_api_is_refused_with_the_reason(pixengine_plugin)
     assert not info.ok and "incompatible: written for plugin API 2.0" in info.error
     info = pixengine_plugin(Silent, name="too_new", api="1.9")
     assert f"needs plugin API 1.9, and this pixengine has only API {pixengine.API_VERSION}; upgrade pixengine" in info.error
+
+
+def test_the_kit_lists_its_lazily_imported_helpers():
+    import pixengine.testing as kit
+
+    names = dir(kit)
+    assert {"make_plugin", "quick_overrides", "AugmentationContract", "check_loss"} <= set(names)
+    assert names == sorted(names) and set(kit.__all__) <= set(names)
+
+
+def test_a_run_context_for_building_a_component_by_hand():
+    from pixengine.testing import run_context
+
+    marker = object()
+    ctx = run_context(40, 24, steps=5, seed=3, config={"prompt": "a fox"}, models={"m": marker})
+    assert (ctx.device.type, ctx.width, ctx.height, ctx.steps, ctx.seed) == ("cpu", 40, 24, 5, 3)
+    assert ctx.config.prompt == "a fox" and ctx.models == {"m": marker}
+    plain = run_context()
+    assert (plain.width, plain.height, plain.steps, plain.seed, plain.models) == (32, 32, 1, 0, {})

@@ -191,10 +191,10 @@ def test_an_alias_bomb_in_a_preset_or_an_override_is_refused(tmp_path):
         ("", "the file is empty; a preset is a YAML mapping"),
         ("- a\n- b\n", "a preset must be a YAML mapping of keys to values, not a list"),
         ("steps: 3\n\tsteps: 4\n", "a tab character; YAML indents with spaces only"),
-        ("steps: 3\nsteps: 4\n", "key 'steps' appears twice"),
+        ("steps: 3\nsteps: 4\n", "line 2: key 'steps' appears twice"),
         ("when: !!timestamp 2024-01-01\n", "is a date"),
-        ("x: !!python/object/apply:os.system [echo hi]\n", "could not determine a constructor"),
-        ("a: &a [*a]\n", "refers to itself"),
+        ("x: !!python/object/apply:os.system [echo hi]\n", "line 1, column 4: could not determine a constructor"),
+        ("steps: 3\na: &a [*a]\n", "line 2: an alias refers to itself"),
     ],
 )
 def test_bad_yaml_is_named_with_its_file(tmp_path, text, expected):
@@ -203,6 +203,22 @@ def test_bad_yaml_is_named_with_its_file(tmp_path, text, expected):
     with pytest.raises(ConfigError) as caught:
         pixengine.resolve(str(preset))
     assert expected in str(caught.value) and str(preset) in str(caught.value)
+
+
+def test_a_folder_or_an_unreadable_path_is_named_as_such(tmp_path):
+    from pixengine import safe_yaml
+
+    with pytest.raises(ConfigError) as caught:
+        safe_yaml.load_file(tmp_path, what="bundle manifest")
+    assert str(caught.value) == f"{tmp_path}: is a folder, not a bundle manifest file"
+    (tmp_path / "file.yaml").write_text("steps: 1\n")
+    inside_a_file = tmp_path / "file.yaml" / "inner.yaml"
+    with pytest.raises(ConfigError) as caught:
+        safe_yaml.load_file(inside_a_file)
+    assert str(caught.value) == f"{inside_a_file}: cannot read the preset file: Not a directory"
+    with pytest.raises(ConfigError) as caught:
+        safe_yaml.load_file(tmp_path / "gone.yaml")
+    assert str(caught.value) == f"{tmp_path / 'gone.yaml'}: preset file does not exist"
 
 
 def test_an_oversized_file_is_refused_before_it_is_read(tmp_path):

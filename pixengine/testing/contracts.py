@@ -459,7 +459,10 @@ class AugmentationContract(_Contract):
     def check_gradient(self) -> None:
         run = self.build()
         image = self._image(run).requires_grad_(True)
-        run.chain(image).sum().backward()
+        views = run.chain(image)
+        # A link that detaches leaves nothing to differentiate: say so rather than let backward() raise.
+        assert views.requires_grad, f"{self.name}: no gradient flows through it"
+        views.sum().backward()
         assert image.grad is not None and image.grad.abs().sum() > 0, f"{self.name}: no gradient flows through it"
 
     def check_geometric(self) -> None:
