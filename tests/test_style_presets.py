@@ -70,7 +70,7 @@ def test_every_shipped_image_has_its_provenance_written_down():
 @pytest.mark.slow
 @needs_vgg
 def test_the_full_default_run_stylises_the_photo(tmp_path):
-    """What `make run` makes, at full length (about 80 s on a quiet 2-core CPU): the style loss
+    """What `make run` makes, at full length (about 45 s on a 2-core CPU): the style loss
     falls by a large factor while the content stays, and the colours move to the painting's."""
     import torch
 
