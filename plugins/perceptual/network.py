@@ -33,6 +33,22 @@ def downsampling_of(name: str) -> int:
     return block if name.startswith("pool") else block - 1
 
 
+class _InLayout(torch.autograd.Function):
+    """The input in ``memory_format``, with its gradient handed back in torch's default layout.
+    A plain ``.contiguous(memory_format=...)`` sends a channels-last gradient upstream, and
+    some backward passes get that wrong: in torch 2.14.1 on the CPU, instance_norm's gradient
+    for a channels-last incoming gradient differs from the right one by more than its own size,
+    which sent the style-embedding networks (instance norms, then VGG) the wrong way."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
+        return x.contiguous(memory_format=memory_format)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad.contiguous(), None
+
+
 class VGGFeatures(nn.Module):
     """VGG16/19 convolutions; ``forward(rgb, layers)`` -> {layer: activation}.
 
@@ -80,7 +96,9 @@ class VGGFeatures(nn.Module):
     def forward(self, rgb: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         wanted = set(layers)
         last = max(self.names.index(name) for name in wanted)
-        x, out = self.preprocess(rgb).contiguous(memory_format=self.memory_format), {}
+        x, out = self.preprocess(rgb), {}
+        if self.memory_format is not torch.contiguous_format:
+            x = _InLayout.apply(x, self.memory_format)
         for name in self.names[: last + 1]:
             x = self.layers[name](x)
             if name in wanted:
