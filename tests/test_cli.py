@@ -27,6 +27,8 @@ def test_presets_list_and_show(capsys):
     assert code == 0
     assert "steps: 7\n" in out and "preset: default\n" in out
     assert "  smooth:\n    type: tv\n    weight: 0.3\n    norm: l1\n" in out  # defaults resolved
+    code, out, _ = run_cli(capsys, "presets", "show", "repaint")  # the preset named, not the default
+    assert code == 0 and "preset: repaint\n" in out and "  layout:\n    type: target_image\n" in out
 
 
 def test_plugins_list_and_show(capsys):

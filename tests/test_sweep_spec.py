@@ -197,3 +197,29 @@ def test_a_spec_file_on_the_command_line_with_overrides_after_it(tmp_path, capsy
     code, out, _ = run_cli(["sweep", str(spec), "steps=2", "width=48", "height=48", "-o", str(tmp_path / "sw"), "--dry-run"], capsys)
     assert code == 0, out
     assert "2 runs (losses.smooth.weight 2) of repaint, 2 steps each" in out
+
+
+def test_axis_labels_keep_values_of_up_to_40_characters_and_cut_longer_ones():
+    from pixengine.sweep.expand import value_label
+
+    assert value_label("x" * 40) == "x" * 40
+    assert value_label("x" * 41) == "x" * 37 + "..."
+    assert value_label(0.123456) == "0.1235"
+
+
+def test_a_halving_schedule_with_impossible_numbers_says_what_is_needed():
+    for keep, steps, eta in [(0, 10, 2), (1, 10, 1), (1, 0, 2)]:
+        with pytest.raises(ValueError, match=r"^keep >= 1, eta >= 2 and steps >= 1$"):
+            halving.schedule(8, keep, steps, eta)
+
+
+def test_the_best_runs_of_a_sweep_are_ranked_by_its_halving_metric():
+    from pixengine.sweep.summary import best
+
+    entries = [
+        {"index": 0, "status": "finished", "total": 1.0, "losses": {"style": 0.9}},
+        {"index": 1, "status": "finished", "total": 2.0, "losses": {"style": 0.1}},
+        {"index": 2, "status": "failed", "total": 0.1, "losses": {"style": 0.0}},
+    ]
+    assert [line["index"] for line in best({}, entries)] == [0, 1]
+    assert [line["index"] for line in best({"halving": {"by": "style"}}, entries)] == [1, 0]
