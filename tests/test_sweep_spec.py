@@ -223,3 +223,27 @@ def test_the_best_runs_of_a_sweep_are_ranked_by_its_halving_metric():
     ]
     assert [line["index"] for line in best({}, entries)] == [0, 1]
     assert [line["index"] for line in best({"halving": {"by": "style"}}, entries)] == [1, 0]
+
+
+def test_an_output_folder_holding_another_sweep_is_refused_saying_how_they_differ(tmp_path):
+    from pixengine.sweep.driver import open_folder
+
+    def record(fingerprint, ids):
+        return {"fingerprint": fingerprint, "runs": [{"id": i} for i in ids]}
+
+    root = tmp_path / "sw"
+    open_folder(root, record("a", ["000-seed=0", "001-seed=1"]))
+    open_folder(root, record("a", ["000-seed=0", "001-seed=1"]))  # the same sweep: go on with it
+    with pytest.raises(ConfigError) as info:
+        open_folder(root, record("b", ["000-seed=0", "001-seed=2"]))
+    assert str(info.value).startswith(f"'{root}' holds another sweep (runs only in one of them: 001-seed=1, 001-seed=2). ")
+    assert str(info.value).endswith(f"Choose another -o, or go on with that one: pixengine sweep {root}")
+    many = [f"{i:03d}" for i in range(5)]
+    with pytest.raises(ConfigError, match=r"\(runs only in one of them: 000, 000-seed=0, 001\.\.\.\)"):
+        open_folder(root, record("c", many))
+    with pytest.raises(ConfigError, match=r"\(same run names, different settings\)"):
+        open_folder(root, record("d", ["000-seed=0", "001-seed=1"]))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="exists and is not a sweep folder; choose another -o"):
+        open_folder(tmp_path / "other", record("a", []))
