@@ -111,3 +111,11 @@ def test_sigterm_stops_a_run_and_keeps_its_image(tmp_path):
     assert "Run interrupted at step" in err
     document = read_run_document(out / "final.png")
     assert document["status"] == "interrupted" and 0 < document["step"] < 100000
+
+
+def test_help_describes_every_top_level_option(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--version print pixengine's version and exit" in out

@@ -59,6 +59,14 @@ def test_a_bad_spec_is_refused_naming_the_file_and_key(tmp_path, text, key, word
     assert words in str(info.value)
 
 
+def test_a_spec_whose_sections_have_the_wrong_shape_is_told_the_shape(tmp_path):
+    for section, shape in [("grid", "grid is a mapping of keys to lists of values"),
+                           ("overrides", "overrides is a mapping of (dotted) keys to values")]:
+        with pytest.raises(ConfigError) as info:
+            load(write_spec(tmp_path, f"recipe: repaint\n{section}: [steps, 3]\n"))
+        assert (info.value.key, info.value.detail) == (section, shape)
+
+
 def test_a_prompts_file_is_bounded_and_read_one_prompt_a_line(tmp_path):
     (tmp_path / "prompts.txt").write_text("# the animals\na red fox\n\n  a blue whale  \n")
     spec = load(write_spec(tmp_path, "recipe: repaint\nprompts_file: prompts.txt\n"))
@@ -247,3 +255,47 @@ def test_an_output_folder_holding_another_sweep_is_refused_saying_how_they_diffe
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="exists and is not a sweep folder; choose another -o"):
         open_folder(tmp_path / "other", record("a", []))
+
+
+def test_one_driver_per_sweep_folder_even_one_not_made_yet(tmp_path):
+    from pixengine.sweep.folder import SweepBusy, SweepLock
+
+    root = tmp_path / "not" / "yet" / "made"
+    with SweepLock(root):
+        assert (root / SweepLock(root).path.name).is_file()
+        with pytest.raises(SweepBusy, match=rf"the sweep in '{root}' is being run by process \d+ on .+; wait for it"):
+            with SweepLock(root):
+                pass
+    with SweepLock(root):  # released when its driver is done
+        pass
+
+
+def test_closing_the_local_workers_tells_idle_ones_to_stop_and_lets_busy_ones_finish():
+    from types import SimpleNamespace
+
+    from pixengine.sweep.local import LocalExecutor
+
+    class Process:
+        def __init__(self):
+            self.joined, self.terminated = [], False
+
+        def join(self, timeout=None):
+            self.joined.append(timeout)
+
+        def is_alive(self):
+            return False
+
+        def terminate(self):
+            self.terminated = True
+
+    def worker(task):
+        sent = []
+        return SimpleNamespace(task=task, conn=SimpleNamespace(send=sent.append, sent=sent), process=Process())
+
+    idle, busy = worker(None), worker({"id": "000"})
+    executor = LocalExecutor(2)
+    executor._pool[:] = [idle, busy]
+    executor.close()
+    assert idle.conn.sent == [None] and busy.conn.sent == []  # a busy worker is mid-run: no message
+    assert idle.process.joined == [5] and busy.process.joined == [30]
+    assert executor._pool == []
