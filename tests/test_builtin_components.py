@@ -72,3 +72,18 @@ def test_color_stats_is_zero_on_its_own_image_and_positive_elsewhere():
     cat = load_image(CAT, (24, 16))
     assert loss(inputs(cat)).item() < 1e-10
     assert loss(inputs(torch.full_like(cat, 0.5))).item() > 1e-3
+
+
+def test_a_blurred_target_matches_layout_and_ignores_fine_detail():
+    from pixengine_plugins.targets import TargetImage, TargetImageOptions
+
+    ctx = context(48, 32)
+    target = load_image(CAT, (48, 32))
+    checker = (torch.arange(48).view(1, -1) + torch.arange(32).view(-1, 1)) % 2 * 0.2 - 0.1  # +-0.1, one-pixel squares
+    detailed = (target + checker).clamp(0, 1)
+    sharp = TargetImage(TargetImageOptions(image=CAT, metric="l1"), ctx)
+    blurred = TargetImage(TargetImageOptions(image=CAT, metric="l1", blur=2.0), ctx)
+    assert sharp(inputs(detailed)).item() > 0.08  # every pixel is off by about 0.1
+    assert blurred(inputs(detailed)).item() < 0.25 * sharp(inputs(detailed)).item()  # the checker blurs away
+    shifted = torch.roll(target, 8, dims=-1)  # a layout change is still seen through the blur
+    assert blurred(inputs(shifted)).item() > 2 * blurred(inputs(detailed)).item()

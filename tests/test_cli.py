@@ -119,3 +119,17 @@ def test_help_describes_every_top_level_option(capsys):
     assert done.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "--version print pixengine's version and exit" in out
+
+
+def test_the_command_line_reference_is_the_parsers_own_help():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_cli_reference.py"
+    spec = importlib.util.spec_from_file_location("make_cli_reference", script)
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    page = maker.PAGE.read_text(encoding="utf-8")
+    if f"with {maker.python_version()})" not in page.splitlines()[2]:
+        pytest.skip("docs/cli.md was made with another Python, whose argparse lays help out differently")
+    assert maker.reference() == page, "the parser changed: run python scripts/make_cli_reference.py"
