@@ -87,3 +87,20 @@ def test_a_blurred_target_matches_layout_and_ignores_fine_detail():
     assert blurred(inputs(detailed)).item() < 0.25 * sharp(inputs(detailed)).item()  # the checker blurs away
     shifted = torch.roll(target, 8, dims=-1)  # a layout change is still seen through the blur
     assert blurred(inputs(shifted)).item() > 2 * blurred(inputs(detailed)).item()
+
+
+@pytest.mark.parametrize("size", [(40, 10), (10, 40)])  # padded left and right, then top and bottom
+def test_contain_fits_the_whole_image_centred_on_its_mean_colour(size):
+    from pixengine.images import fit_tensor
+
+    image = torch.rand(1, 3, 8, 8)
+    width, height = size
+    fitted = fit_tensor(image, width, height, fit="contain")
+    side = min(width, height)
+    top, left = (height - side) // 2, (width - side) // 2
+    assert fitted.shape == (1, 3, height, width)
+    inside = fitted[:, :, top : top + side, left : left + side]
+    assert torch.allclose(inside.mean(dim=(2, 3)), image.mean(dim=(2, 3)), atol=0.02)
+    outside = fitted.clone()
+    outside[:, :, top : top + side, left : left + side] = image.mean(dim=(2, 3), keepdim=True)
+    assert torch.allclose(outside, image.mean(dim=(2, 3), keepdim=True).expand_as(fitted))

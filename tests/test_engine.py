@@ -327,3 +327,9 @@ def test_device_choice():
             choose_device("cuda")
     with pytest.raises(ConfigError, match="'potato' is not a device"):
         choose_device("potato")
+
+
+def test_the_progress_bar_is_labelled_with_the_preset_and_shows_each_step(quick, capsys):
+    pixengine.run("repaint", **{**quick, "steps": 3, "progress": True})
+    err = capsys.readouterr().err
+    assert "repaint: 100%" in err and "3/3" in err
