@@ -129,3 +129,35 @@ def test_bound_is_checked_with_its_key():
     with pytest.raises(ConfigError, match="'tanh' is not one of 'sigmoid', 'clamp'") as info:
         pixengine.resolve("repaint", **{"parameterization.bound": "tanh"})
     assert info.value.key == "parameterization.bound"
+
+
+def test_a_blurred_target_matches_layout_and_ignores_fine_detail():
+    from pixengine_plugins.targets import TargetImage, TargetImageOptions
+
+    ctx = context(48, 32)
+    target = load_image(CAT, (48, 32))
+    checker = (torch.arange(48).view(1, -1) + torch.arange(32).view(-1, 1)) % 2 * 0.2 - 0.1  # +-0.1, one-pixel squares
+    detailed = (target + checker).clamp(0, 1)
+    sharp = TargetImage(TargetImageOptions(image=CAT, metric="l1"), ctx)
+    blurred = TargetImage(TargetImageOptions(image=CAT, metric="l1", blur=2.0), ctx)
+    assert sharp(inputs(detailed)).item() > 0.08  # every pixel is off by about 0.1
+    assert blurred(inputs(detailed)).item() < 0.25 * sharp(inputs(detailed)).item()  # the checker blurs away
+    shifted = torch.roll(target, 8, dims=-1)  # a layout change is still seen through the blur
+    assert blurred(inputs(shifted)).item() > 2 * blurred(inputs(detailed)).item()
+
+
+@pytest.mark.parametrize("size", [(40, 10), (10, 40)])  # padded left and right, then top and bottom
+def test_contain_fits_the_whole_image_centred_on_its_mean_colour(size):
+    from pixengine.images import fit_tensor
+
+    image = torch.rand(1, 3, 8, 8)
+    width, height = size
+    fitted = fit_tensor(image, width, height, fit="contain")
+    side = min(width, height)
+    top, left = (height - side) // 2, (width - side) // 2
+    assert fitted.shape == (1, 3, height, width)
+    inside = fitted[:, :, top : top + side, left : left + side]
+    assert torch.allclose(inside.mean(dim=(2, 3)), image.mean(dim=(2, 3)), atol=0.02)
+    outside = fitted.clone()
+    outside[:, :, top : top + side, left : left + side] = image.mean(dim=(2, 3), keepdim=True)
+    assert torch.allclose(outside, image.mean(dim=(2, 3), keepdim=True).expand_as(fitted))

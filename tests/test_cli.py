@@ -27,6 +27,8 @@ def test_presets_list_and_show(capsys):
     assert code == 0
     assert "steps: 7\n" in out and "preset: default\n" in out
     assert "  smooth:\n    type: tv\n    weight: 0.3\n    norm: l1\n" in out  # defaults resolved
+    code, out, _ = run_cli(capsys, "presets", "show", "repaint")  # the preset named, not the default
+    assert code == 0 and "preset: repaint\n" in out and "  layout:\n    type: target_image\n" in out
 
 
 def test_plugins_list_and_show(capsys):
@@ -109,3 +111,25 @@ def test_sigterm_stops_a_run_and_keeps_its_image(tmp_path):
     assert "Run interrupted at step" in err
     document = read_run_document(out / "final.png")
     assert document["status"] == "interrupted" and 0 < document["step"] < 100000
+
+
+def test_help_describes_every_top_level_option(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--version print pixengine's version and exit" in out
+
+
+def test_the_command_line_reference_is_the_parsers_own_help():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_cli_reference.py"
+    spec = importlib.util.spec_from_file_location("make_cli_reference", script)
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    page = maker.PAGE.read_text(encoding="utf-8")
+    if f"with {maker.python_version()})" not in page.splitlines()[2]:
+        pytest.skip("docs/cli.md was made with another Python, whose argparse lays help out differently")
+    assert maker.reference() == page, "the parser changed: run python scripts/make_cli_reference.py"

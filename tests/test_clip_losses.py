@@ -287,6 +287,15 @@ def test_losses_refuse_models_that_are_not_clip():
         clip_models(ctx, None)
 
 
+def test_a_models_weight_that_is_not_finite_is_refused_naming_the_model(tiny_clip, tmp_path):
+    run = prepare(tmp_path, {"text": {"type": "clip", "prompt": "a cat"}}, models={"clip": model_section(tiny_clip)})
+    for weight in (float("nan"), float("inf")):
+        with pytest.raises(ConfigError) as info:
+            clip_models(run.ctx, {"clip": weight}, key="losses.text.models")
+        assert info.value.key == "losses.text.models"
+        assert info.value.detail == f"the weight of model 'clip' must be finite, got {weight}"
+
+
 def test_an_unknown_model_label_is_caught_by_validation():
     with pytest.raises(ConfigError) as info:
         pixengine.resolve("clip_pixels", **{"losses.text.models": {"clipp": 1.0}})

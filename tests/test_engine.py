@@ -350,3 +350,9 @@ def test_the_engine_projects_the_parameters_after_every_step(quick):
     assert result.status == "finished" and len(seen) == 4
     assert all(low >= -1e-6 and high <= 1 + 1e-6 for low, high in seen), seen
     assert any(high > 1 - 1e-4 or low < 1e-4 for low, high in seen)  # the rate did push pixels onto the bounds
+
+
+def test_the_progress_bar_is_labelled_with_the_preset_and_shows_each_step(quick, capsys):
+    pixengine.run("repaint", **{**quick, "steps": 3, "progress": True})
+    err = capsys.readouterr().err
+    assert "repaint: 100%" in err and "3/3" in err

@@ -129,6 +129,7 @@ def test_a_pickle_needing_unknown_code_is_refused_with_advice(tmp_path):
         load_vqgan(tmp_path / "odd.ckpt")
     assert "argparse.ArgumentParser" in str(info.value)
     assert "weights_only=False" in str(info.value)  # the conversion recipe
+    assert "which pixengine does not allow while loading (loading runs no code from the file)" in str(info.value)
     assert info.value.key == "path"  # blamed on the model's path option
     (tmp_path / "broken.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(pixengine.ConfigError, match="cannot read weights from") as info:

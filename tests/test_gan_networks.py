@@ -214,3 +214,22 @@ def test_stylegan2_mapping_and_synthesis_shapes():
     # W and the same W repeated for every layer are the same image; fixed noise repeats.
     assert torch.allclose(net.synthesis(w), image)
     assert not torch.allclose(net.synthesis(w, noise="random"), net.synthesis(w, noise="random"))
+
+
+def test_noise_injection_adds_the_noise_scaled_by_its_learned_weight():
+    inject = stylegan2.NoiseInjection()
+    x, noise = torch.rand(1, 2, 3, 3), torch.randn(1, 1, 3, 3)
+    assert torch.equal(inject(x, noise), x)  # a fresh layer adds nothing (weight 0, as published)
+    with torch.no_grad():
+        inject.weight.fill_(0.5)
+    assert torch.allclose(inject(x, noise), x + 0.5 * noise)
+
+
+def test_a_latent_mixture_is_the_softmax_weighted_sum_of_its_rows():
+    from pixengine_plugins.gan.latents import LatentBank
+
+    basis = torch.tensor([[1.0, 2.0], [3.0, -4.0]])
+    logits = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0]])  # column 0: half each; column 1: 3/4 and 1/4
+    mixed = LatentBank(basis, logits)()
+    assert torch.allclose(mixed, torch.tensor([[2.0, 0.75 * 2.0 + 0.25 * -4.0]]))
+    assert torch.equal(LatentBank(basis[:1])(), basis[:1])

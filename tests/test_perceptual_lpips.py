@@ -49,6 +49,7 @@ def test_lpips_is_zero_for_the_target_and_grows_with_distortion(vgg16, lin_file)
     noise = torch.randn_like(target)
     values = [_value(loss, (target + a * noise).clamp(0, 1)).item() for a in (0.0, 0.05, 0.2)]
     assert values[0] < 1e-6 and values[0] < values[1] < values[2], values
+    assert list(loss.references()) == ["target"] and torch.equal(loss.references()["target"], loss.target)
     x = image(SWIRLS, 64, 64).requires_grad_(True)
     _value(loss, x).backward()
     assert x.grad.abs().sum() > 0

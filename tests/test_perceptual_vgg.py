@@ -256,3 +256,15 @@ def test_fetching_a_torchvision_entry_finds_its_file_in_the_cache(tmp_path, monk
     assert VGG.fetch("vgg16-torchvision") == str(cached)
     with pytest.raises(ConfigError, match="model 'vgg' has no catalog entry 'vgg16-caffe'"):
         VGG.fetch("vgg16-caffe")
+
+
+def test_the_memory_estimate_counts_every_conv_and_relu_output_through_relu5_1_and_their_gradients():
+    # Measured on torchvision's VGG19 (the same layer table), independently of the estimate's own.
+    features = torchvision.models.vgg19(weights=None).features[:30]  # up to relu5_1
+    kept = []
+    for layer in features:
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.ReLU)):
+            layer.register_forward_hook(lambda module, args, out: kept.append(out.numel()))
+    with torch.no_grad():
+        features(torch.zeros(1, 3, 64, 96))
+    assert VGG.memory_estimate(VGGOptions(), 96, 64) == sum(kept) * 4 * 2  # float32, values and gradients

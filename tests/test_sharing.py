@@ -125,6 +125,20 @@ def test_runs_record_weight_identities_hashed_once_per_file(tiny_clip, tmp_path,
     assert calls.count(str(tiny_clip.path.resolve())) == 1  # the second run read the index
 
 
+def test_info_finds_a_runs_weights_here_by_identity_until_the_file_changes(tiny_clip, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PIXENGINE_CACHE", str(tmp_path / "cache"))
+    weights = tmp_path / tiny_clip.path.name
+    shutil.copyfile(tiny_clip.path, weights)
+    made = pixengine.run("clip_pixels", **SMALL, **{**tiny_clip.overrides("clip"), "models.clip.path": str(weights)},
+                         output_dir=str(tmp_path / "a"))
+    code, out, _ = run_cli(capsys, "info", made.final_path)
+    assert code == 0 and f"- here: {weights.resolve()}" in out and "missing here: nothing" in out
+    with open(weights, "ab") as handle:  # the file it was hashed as is no longer there
+        handle.write(b"\0")
+    code, out, _ = run_cli(capsys, "info", made.final_path)
+    assert "- not seen on this machine" in out and f"models.clip weights '{tiny_clip.arch}'" in out
+
+
 def test_before_a_shared_run_the_receiver_is_told_what_may_not_reproduce(tmp_path, capsys):
     from test_untrusted_recipes import rewrite_png
 
@@ -168,7 +182,7 @@ def test_info_validate_and_diff_read_presets_pngs_run_folders_and_bundles(tmp_pa
     bad.write_text("extends: repaint\nsteps: many\n")
     code, out, _ = run_cli(capsys, "presets", "validate", "repaint", made.final_path, made.output_dir, bundle, bad)
     assert code == 1
-    assert out.splitlines()[:4] == [f"repaint: valid", f"{made.final_path}: valid", f"{made.output_dir}: valid", f"{bundle}: valid"]
+    assert out.splitlines()[:4] == ["repaint: valid", f"{made.final_path}: valid", f"{made.output_dir}: valid", f"{bundle}: valid"]
     assert out.splitlines()[4].startswith(f"{bad}: steps: Value 'many'")
     code, out, _ = run_cli(capsys, "presets", "validate", "--json", bad, "repaint")
     report = json.loads(out)

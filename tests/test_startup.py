@@ -47,3 +47,13 @@ def test_commands_that_need_no_component_do_not_import_torch(argv, recipes):
     assert report["code"] in (0, None), report
     assert report["out"], "the command printed nothing"
     assert report["loaded"] == [], f"{' '.join(argv)} imported {report['loaded']}"
+
+
+def test_the_version_of_a_source_tree_that_was_never_installed(monkeypatch):
+    import importlib.metadata
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert pixengine._version() == "0.0.0+unknown"

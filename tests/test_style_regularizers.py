@@ -41,6 +41,19 @@ def test_palette_is_zero_on_palette_colours_and_counts_the_nearest_one():
     assert loss.references()["palette"].shape == (1, 3, 64, 64)
 
 
+
+def test_a_palette_taken_from_an_image_shows_that_image_beside_its_swatch(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "two.png"
+    Image.new("RGB", (8, 4), (255, 0, 0)).save(path)
+    loss = Palette(PaletteOptions(image=str(path), count=1), make_ctx())
+    shown = loss.references()
+    assert set(shown) == {"palette", "palette image"}
+    red = shown["palette image"].amin(dim=(0, 2, 3)), shown["palette image"].amax(dim=(0, 2, 3))
+    assert torch.allclose(red[0], torch.tensor([1.0, 0.0, 0.0])) and torch.allclose(red[1], torch.tensor([1.0, 0.0, 0.0]))
+
+
 def test_palette_options_are_checked():
     with pytest.raises(ConfigError, match="'blurple' is not a colour"):
         parse_colours(["red", "blurple"])

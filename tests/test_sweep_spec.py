@@ -59,6 +59,14 @@ def test_a_bad_spec_is_refused_naming_the_file_and_key(tmp_path, text, key, word
     assert words in str(info.value)
 
 
+def test_a_spec_whose_sections_have_the_wrong_shape_is_told_the_shape(tmp_path):
+    for section, shape in [("grid", "grid is a mapping of keys to lists of values"),
+                           ("overrides", "overrides is a mapping of (dotted) keys to values")]:
+        with pytest.raises(ConfigError) as info:
+            load(write_spec(tmp_path, f"recipe: repaint\n{section}: [steps, 3]\n"))
+        assert (info.value.key, info.value.detail) == (section, shape)
+
+
 def test_a_prompts_file_is_bounded_and_read_one_prompt_a_line(tmp_path):
     (tmp_path / "prompts.txt").write_text("# the animals\na red fox\n\n  a blue whale  \n")
     spec = load(write_spec(tmp_path, "recipe: repaint\nprompts_file: prompts.txt\n"))
@@ -197,3 +205,97 @@ def test_a_spec_file_on_the_command_line_with_overrides_after_it(tmp_path, capsy
     code, out, _ = run_cli(["sweep", str(spec), "steps=2", "width=48", "height=48", "-o", str(tmp_path / "sw"), "--dry-run"], capsys)
     assert code == 0, out
     assert "2 runs (losses.smooth.weight 2) of repaint, 2 steps each" in out
+
+
+def test_axis_labels_keep_values_of_up_to_40_characters_and_cut_longer_ones():
+    from pixengine.sweep.expand import value_label
+
+    assert value_label("x" * 40) == "x" * 40
+    assert value_label("x" * 41) == "x" * 37 + "..."
+    assert value_label(0.123456) == "0.1235"
+
+
+def test_a_halving_schedule_with_impossible_numbers_says_what_is_needed():
+    for keep, steps, eta in [(0, 10, 2), (1, 10, 1), (1, 0, 2)]:
+        with pytest.raises(ValueError, match=r"^keep >= 1, eta >= 2 and steps >= 1$"):
+            halving.schedule(8, keep, steps, eta)
+
+
+def test_the_best_runs_of_a_sweep_are_ranked_by_its_halving_metric():
+    from pixengine.sweep.summary import best
+
+    entries = [
+        {"index": 0, "status": "finished", "total": 1.0, "losses": {"style": 0.9}},
+        {"index": 1, "status": "finished", "total": 2.0, "losses": {"style": 0.1}},
+        {"index": 2, "status": "failed", "total": 0.1, "losses": {"style": 0.0}},
+    ]
+    assert [line["index"] for line in best({}, entries)] == [0, 1]
+    assert [line["index"] for line in best({"halving": {"by": "style"}}, entries)] == [1, 0]
+
+
+def test_an_output_folder_holding_another_sweep_is_refused_saying_how_they_differ(tmp_path):
+    from pixengine.sweep.driver import open_folder
+
+    def record(fingerprint, ids):
+        return {"fingerprint": fingerprint, "runs": [{"id": i} for i in ids]}
+
+    root = tmp_path / "sw"
+    open_folder(root, record("a", ["000-seed=0", "001-seed=1"]))
+    open_folder(root, record("a", ["000-seed=0", "001-seed=1"]))  # the same sweep: go on with it
+    with pytest.raises(ConfigError) as info:
+        open_folder(root, record("b", ["000-seed=0", "001-seed=2"]))
+    assert str(info.value).startswith(f"'{root}' holds another sweep (runs only in one of them: 001-seed=1, 001-seed=2). ")
+    assert str(info.value).endswith(f"Choose another -o, or go on with that one: pixengine sweep {root}")
+    many = [f"{i:03d}" for i in range(5)]
+    with pytest.raises(ConfigError, match=r"\(runs only in one of them: 000, 000-seed=0, 001\.\.\.\)"):
+        open_folder(root, record("c", many))
+    with pytest.raises(ConfigError, match=r"\(same run names, different settings\)"):
+        open_folder(root, record("d", ["000-seed=0", "001-seed=1"]))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="exists and is not a sweep folder; choose another -o"):
+        open_folder(tmp_path / "other", record("a", []))
+
+
+def test_one_driver_per_sweep_folder_even_one_not_made_yet(tmp_path):
+    from pixengine.sweep.folder import SweepBusy, SweepLock
+
+    root = tmp_path / "not" / "yet" / "made"
+    with SweepLock(root):
+        assert (root / SweepLock(root).path.name).is_file()
+        with pytest.raises(SweepBusy, match=rf"the sweep in '{root}' is being run by process \d+ on .+; wait for it"):
+            with SweepLock(root):
+                pass
+    with SweepLock(root):  # released when its driver is done
+        pass
+
+
+def test_closing_the_local_workers_tells_idle_ones_to_stop_and_lets_busy_ones_finish():
+    from types import SimpleNamespace
+
+    from pixengine.sweep.local import LocalExecutor
+
+    class Process:
+        def __init__(self):
+            self.joined, self.terminated = [], False
+
+        def join(self, timeout=None):
+            self.joined.append(timeout)
+
+        def is_alive(self):
+            return False
+
+        def terminate(self):
+            self.terminated = True
+
+    def worker(task):
+        sent = []
+        return SimpleNamespace(task=task, conn=SimpleNamespace(send=sent.append, sent=sent), process=Process())
+
+    idle, busy = worker(None), worker({"id": "000"})
+    executor = LocalExecutor(2)
+    executor._pool[:] = [idle, busy]
+    executor.close()
+    assert idle.conn.sent == [None] and busy.conn.sent == []  # a busy worker is mid-run: no message
+    assert idle.process.joined == [5] and busy.process.joined == [30]
+    assert executor._pool == []

@@ -227,3 +227,23 @@ def test_a_run_context_for_building_a_component_by_hand():
     assert ctx.config.prompt == "a fox" and ctx.models == {"m": marker}
     plain = run_context()
     assert (plain.width, plain.height, plain.steps, plain.seed, plain.models) == (32, 32, 1, 0, {})
+
+
+def test_lazy_names_import_each_name_from_its_own_module_on_first_use():
+    from pixengine.lazy import lazy_names
+
+    namespace: dict = {}
+    getattr_, dir_ = lazy_names("pixengine.sweep", {"label": ("expand", "value_label")}, namespace)
+    from pixengine.sweep.expand import value_label
+
+    assert getattr_("label") is value_label and namespace == {"label": value_label}
+    assert dir_() == ["label"]
+    with pytest.raises(AttributeError, match="module 'pixengine.sweep' has no attribute 'other'"):
+        getattr_("other")
+
+
+def test_a_tiny_clip_architecture_can_be_registered_into_a_folder_not_made_yet(tmp_path):
+    from pixengine.testing.tiny_clip import register_arch
+
+    name = register_arch(tmp_path / "new" / "configs", "pixengine-test-nested", image_size=32)
+    assert (tmp_path / "new" / "configs" / f"{name}.json").is_file()

@@ -363,7 +363,7 @@ def test_a_shared_recipe_cannot_point_at_the_receivers_files(finished_run, tmp_p
     with pytest.raises(ConfigError) as caught:
         pixengine.resolve(from_image=hostile)
     assert caught.value.key == "losses.layout.image" and str(hostile) in str(caught.value)
-    assert f"name it yourself: losses.layout.image=PATH" in str(caught.value)
+    assert "name it yourself: losses.layout.image=PATH" in str(caught.value)
     # The receiver may choose the file, and pkg: resources are always fine.
     assert pixengine.resolve(from_image=hostile, overrides=[f"losses.layout.image={private}"])
     assert pixengine.resolve(from_image=hostile, overrides=["losses.layout.image=pkg:pixengine_presets/assets/coffee.jpg"])

@@ -121,11 +121,6 @@ class RunIndex:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def get(self, run_id: str) -> RunRecord | None:
-        with self._lock:
-            row = self._db.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return RunRecord(**json.loads(row[0])) if row else None
-
     def folder_of(self, run_id: str) -> Path | None:
         """The folder of a run the index knows; the only way an id becomes a path."""
         with self._lock:
