@@ -70,3 +70,15 @@ def test_deterministic_algorithms_follow_the_setting():
         assert not torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(False)
+
+
+def test_choosing_deterministic_algorithms_does_not_import_the_compiler():
+    # torch.use_deterministic_algorithms imports torch._inductor (seconds of a run's start);
+    # pixengine compiles nothing, so seeding must not pay for it.
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from pixengine.seeds import seed_everything; seed_everything(1, deterministic=True); "
+            "print(torch.are_deterministic_algorithms_enabled(), 'torch._inductor' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False"]
