@@ -49,10 +49,15 @@ def test_lpips_is_zero_for_the_target_and_grows_with_distortion(vgg16, lin_file)
     noise = torch.randn_like(target)
     values = [_value(loss, (target + a * noise).clamp(0, 1)).item() for a in (0.0, 0.05, 0.2)]
     assert values[0] < 1e-6 and values[0] < values[1] < values[2], values
-    assert list(loss.references()) == ["target"] and torch.equal(loss.references()["target"], loss.target)
     x = image(SWIRLS, 64, 64).requires_grad_(True)
     _value(loss, x).backward()
     assert x.grad.abs().sum() > 0
+
+
+def test_lpips_shows_its_target_image_on_the_contact_sheet(vgg16, lin_file):
+    loss = LPIPS(LPIPSOptions(image=CHELSEA, path=str(lin_file)), make_ctx(32, 32, {"vgg": vgg16}))
+    shown = loss.references()
+    assert list(shown) == ["target"] and torch.equal(shown["target"], image(CHELSEA, 32, 32))
 
 
 def test_unit_lin_weights_equal_the_uncalibrated_distance(vgg16, tmp_path):
