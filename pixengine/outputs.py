@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import json
 import os
@@ -89,6 +90,16 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def store_by_content(folder: Path, data: bytes, suffix: str) -> tuple[str, Path]:
+    """Keep ``data`` as ``folder/SHA256.suffix`` (written once, whole): the same bytes stored
+    twice are one file, and a name can never point at other content."""
+    sha = hashlib.sha256(data).hexdigest()
+    path = folder / f"{sha}.{suffix}"
+    if not path.is_file():
+        atomic_write(path, lambda handle: handle.write(data))
+    return sha, path
 
 
 def _umask() -> int:

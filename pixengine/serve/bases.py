@@ -12,14 +12,13 @@ its run recorded; anything else is refused at its key, and the page asks for an 
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import config as config_module
 from ..errors import ConfigError, PixengineError
-from ..outputs import atomic_write, read_run_document
+from ..outputs import read_run_document, store_by_content
 from ..sharing.recipes import open_recipe
 from . import catalog
 from .errors import ApiError, keyed
@@ -82,11 +81,7 @@ class DroppedRecipes:
         kind = self.kind_of(data)
         if kind is None:
             raise ApiError(415, "a recipe is a PNG written by pixengine or a bundle .zip; this file is neither")
-        sha = hashlib.sha256(data).hexdigest()
-        path = self.folder / f"{sha}.{kind}"
-        if not path.is_file():
-            atomic_write(path, lambda handle: handle.write(data))
-        return sha, path
+        return store_by_content(self.folder, data, kind)
 
     def path_of(self, sha: str) -> Path | None:
         if not re.fullmatch(r"[0-9a-f]{64}", sha):

@@ -10,7 +10,6 @@ data). It is staged under ``.studio/uploads/SHA256.png`` and named in requests a
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from ..outputs import atomic_write
+from ..outputs import store_by_content
 
 #: How a request names a staged upload (in any override value, also after a prefix: image:upload:...).
 UPLOAD_REF = re.compile(r"upload:([0-9a-f]{64})")
@@ -94,10 +93,7 @@ class UploadStore:
         if not data:
             raise UploadRefused(422, f"{what} is empty")
         png, width, height, source_format = checked_png(data, max_pixels=self.max_pixels, what=what)
-        sha = hashlib.sha256(png).hexdigest()
-        path = self.folder / f"{sha}.png"
-        if not path.is_file():
-            atomic_write(path, lambda handle: handle.write(png))
+        sha, path = store_by_content(self.folder, png, "png")
         return Upload(sha, path, width, height, source_format)
 
     def import_file(self, path: Path, what: str | None = None) -> Upload:
