@@ -44,6 +44,25 @@ class ProjectedLBFGS(torch.optim.LBFGS):
         super().__init__(params, lr=lr, max_iter=1, history_size=history_size, tolerance_grad=0, tolerance_change=0)
         self.armijo = armijo
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """torch's loading, then a check that the saved search fits these parameters: a
+        checkpoint may come from elsewhere, and a vector of the wrong size would only fail
+        mid-step. ValueError names the entry."""
+        super().load_state_dict(state_dict)
+        size = sum(p.numel() for p in self._params)
+        state = self.state[self._params[0]]
+        for key in ("x", "grad", "proposal", "held"):
+            if key in state and not (isinstance(state[key], torch.Tensor) and state[key].shape == (size,)):
+                raise ValueError(f"ProjectedLBFGS state '{key}' is not a vector of the parameters' {size} values")
+        pairs = state.get("old_s", []), state.get("old_y", [])
+        if not all(isinstance(v, list) for v in pairs) or len(pairs[0]) != len(pairs[1]):
+            raise ValueError("ProjectedLBFGS state 'old_s' and 'old_y' are not two lists of the same length")
+        if any(not (isinstance(v, torch.Tensor) and v.shape == (size,)) for v in pairs[0] + pairs[1]):
+            raise ValueError(f"ProjectedLBFGS state 'old_s'/'old_y' holds a vector that is not of the parameters' {size} values")
+        for key in ("loss", "step"):
+            if key in state and not isinstance(state[key], (int, float)):
+                raise ValueError(f"ProjectedLBFGS state '{key}' is not a number")
+
     def _flat_params(self) -> torch.Tensor:
         return torch.cat([p.detach().reshape(-1) for p in self._params])
 

@@ -85,6 +85,23 @@ def test_the_state_survives_a_checkpoint():
     assert torch.equal(x, y)
 
 
+@pytest.mark.parametrize("damage, entry", [
+    (lambda state: state.update(x=torch.zeros(5, dtype=torch.float64)), "'x'"),
+    (lambda state: state["old_s"].append(torch.zeros(40, dtype=torch.float64)), "'old_s' and 'old_y'"),
+    (lambda state: state["old_y"].__setitem__(0, torch.zeros(7, dtype=torch.float64)), "'old_s'/'old_y'"),
+    (lambda state: state.update(loss="low"), "'loss'"),
+])
+def test_a_saved_search_that_does_not_fit_the_parameters_is_refused_on_loading(damage, entry):
+    f, _, _ = boxed_quadratic()
+    x = torch.nn.Parameter(torch.full((40,), 0.5, dtype=torch.float64))
+    optimizer = ProjectedLBFGS([x], history_size=5)
+    optimise(f, x, optimizer, steps=4)
+    saved = copy.deepcopy(optimizer.state_dict())
+    damage(saved["state"][0])
+    with pytest.raises(ValueError, match=entry):
+        ProjectedLBFGS([torch.nn.Parameter(x.detach().clone())], history_size=5).load_state_dict(saved)
+
+
 def test_a_preset_names_it_and_bad_arguments_name_the_key(quick):
     run = pixengine.prepare("repaint", steps=12, width=24, height=16, **quick,
                             **{"optimizer.type": "ProjectedLBFGS", "optimizer.lr": 1.0})  # fmt: skip
