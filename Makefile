@@ -8,6 +8,10 @@ PIP := $(PY) -m pip
 # cannot reach the network here).
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Downloads from PyPI sometimes drop mid-file on the build machines' network: pip resumes a file
+# up to 10 times, and a failed install is tried again (twice) before the build gives up.
+retry = for attempt in 1 2 3; do $(1) && break; test $$attempt = 3 && exit 1; echo "install failed; trying again"; sleep 20; done
+PIP_INSTALL := $(PIP) install --quiet --resume-retries 10
 
 .PHONY: setup browser run test test-slow bench mutation wheel-check clean
 
@@ -15,8 +19,8 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	$(call retry,$(PIP) install --quiet --upgrade pip)
+	$(call retry,$(PIP_INSTALL) -c constraints.txt -e '.[test]')
 	# The editable install leaves setuptools' egg-info in the source tree, where it would
 	# shadow the installed metadata (entry points) for anything run from here.
 	rm -rf pixengine.egg-info
@@ -43,7 +47,7 @@ mutation: $(VENV)/.mutation-installed
 	$(PY) scripts/mutation.py $(if $(filter all,$(MUTATION_SAMPLE)),--all,--sample $(MUTATION_SAMPLE)) --seed $(MUTATION_SEED)
 
 $(VENV)/.mutation-installed: $(VENV)/.installed
-	$(PIP) install --quiet -c constraints.txt -e '.[mutation]'
+	$(call retry,$(PIP_INSTALL) -c constraints.txt -e '.[mutation]')
 	rm -rf pixengine.egg-info
 	touch $@
 
@@ -58,7 +62,8 @@ wheel-check: setup
 	rm -rf dist $(WHEEL_ENV) && mkdir -p build
 	$(PY) -m build --sdist --wheel --outdir dist . > build/wheel-check.log 2>&1 || (cat build/wheel-check.log; exit 1)
 	python3 -m venv $(WHEEL_ENV)/venv
-	$(WHEEL_ENV)/venv/bin/python -m pip install --quiet -c constraints.txt dist/pixengine-*.whl
+	$(call retry,$(WHEEL_ENV)/venv/bin/python -m pip install --quiet --upgrade pip)
+	$(call retry,$(WHEEL_ENV)/venv/bin/python -m pip install --quiet --resume-retries 10 -c constraints.txt dist/pixengine-*.whl)
 	mkdir -p $(WHEEL_ENV)/empty
 	cd $(WHEEL_ENV)/empty && ../venv/bin/pixengine run repaint steps=3 width=48 height=32 progress=false output_dir=out
 	test -f $(WHEEL_ENV)/empty/out/final.png
