@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from .compiler_free import leave_optimizers_uncompiled
 from .errors import ConfigError, did_you_mean
 from .lbfgs import ProjectedLBFGS
 from .schema import OptimizerSettings
@@ -60,6 +61,7 @@ def build_optimizer(settings: OptimizerSettings, groups: list[dict]) -> torch.op
     if not torch_groups:
         raise ConfigError("the parameterization has no parameters to optimise", key="parameterization")
     cls = optimizer_class(settings.type)
+    leave_optimizers_uncompiled()
     if issubclass(cls, torch.optim.LBFGS) and len(torch_groups) > 1:
         torch_groups = _one_group_for_lbfgs(torch_groups)
     try:

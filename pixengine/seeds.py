@@ -41,26 +41,12 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     import numpy as np
     import torch
 
+    from .compiler_free import set_deterministic_algorithms
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if deterministic:
         # cuBLAS needs this to be deterministic; it must be set before the first cuBLAS call.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    _set_deterministic_algorithms(deterministic)
-
-
-def _set_deterministic_algorithms(enabled: bool) -> None:
-    """torch.use_deterministic_algorithms(enabled, warn_only=True), without importing
-    torch._inductor: the public function imports it to set inductor's flag, which costs about
-    1.7 s of a run's start here and concerns only torch.compile, which pixengine does not use.
-    If inductor is already loaded (a plugin compiles), its flag is set too."""
-    import sys
-
-    import torch
-
-    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if setter is None or "torch._inductor.config" in sys.modules:
-        torch.use_deterministic_algorithms(enabled, warn_only=True)
-        return
-    setter(enabled, warn_only=True)
+    set_deterministic_algorithms(deterministic)

@@ -57,3 +57,23 @@ def test_the_version_of_a_source_tree_that_was_never_installed(monkeypatch):
 
     monkeypatch.setattr(importlib.metadata, "version", not_installed)
     assert pixengine._version() == "0.0.0+unknown"
+
+
+RUN_PROBE = """
+import sys
+from pixengine.cli import main
+folder = sys.argv[1]
+quick = ["width=32", "height=32", "progress=false", "save_every=0", "media.contact_sheet=false"]
+main(["run", "default", "steps=1", f"output_dir={folder}", *quick])
+main(["run", "--resume", folder, "steps=2", "progress=false"])
+print(sorted(m for m in ("torch._dynamo", "torch._inductor") if m in sys.modules))
+"""
+
+
+def test_an_lbfgs_run_and_its_resume_do_not_load_torchs_compiler(tmp_path):
+    # torch.optim loads torch._dynamo (about 1.1 s) only to exclude its methods from compiling,
+    # and use_deterministic_algorithms loads torch._inductor (1.7 s); pixengine compiles nothing.
+    done = subprocess.run([sys.executable, "-c", RUN_PROBE, str(tmp_path / "run")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+    assert (tmp_path / "run" / "final.png").is_file()
