@@ -231,3 +231,39 @@ def test_a_canvas_too_small_for_the_layers_fails_before_step_one(quick):
         pixengine.prepare("texture_gabor", width=40, height=32, **quick)
     message = str(caught.value)
     assert "losses.gabor_stats.layers: the 40x32 canvas is too small" in message and "scale3" in message
+
+
+def _counting_probes(model, monkeypatch):
+    """The batch sizes ``model.features`` is called with, recorded in order."""
+    batches = []
+    original = model.features
+    monkeypatch.setattr(model, "features", lambda images, layers: batches.append(images.shape[0]) or original(images, layers))
+    return batches
+
+
+def test_the_canvas_probe_computes_nothing_when_the_canvas_fits(vgg19, monkeypatch):
+    # An empty batch lets every convolution and pool check its size: no forward pass is paid.
+    batches = _counting_probes(vgg19, monkeypatch)
+    Content(ContentOptions(image=CHELSEA, layers=["relu5_1"]), make_ctx(48, 32, {"vgg": vgg19}))
+    assert batches == [0]
+
+
+def test_a_model_that_refuses_an_empty_batch_is_probed_with_one_image(monkeypatch):
+    gabor = Gabor(GaborOptions(scales=2), None)
+    original = gabor.features
+
+    def no_empty_batches(images, layers):
+        if images.shape[0] == 0:
+            raise RuntimeError("cannot reshape tensor of 0 elements")
+        return original(images, layers)
+
+    gabor.features = no_empty_batches
+    batches = _counting_probes(gabor, monkeypatch)
+    FeatureStats(FeatureStatsOptions(image=SWIRLS, model="gabor"), make_ctx(48, 48, {"gabor": gabor}))
+    assert batches[:2] == [0, 1]
+
+
+def test_a_canvas_too_small_for_vgg_is_refused_naming_the_size_it_needs(vgg19):
+    with pytest.raises(ConfigError) as caught:
+        Style(StyleOptions(image=SWIRLS, layers=["relu5_1"]), make_ctx(12, 40, {"vgg": vgg19}))
+    assert "12x40 canvas is too small" in str(caught.value) and "16 pixels per side" in str(caught.value)

@@ -51,17 +51,25 @@ class _FeatureLoss(pixengine.Loss):
             self._check_canvas(ctx)
 
     def _check_canvas(self, ctx) -> None:
-        """A canvas too small for a layer fails here, before step 1, rather than mid-run."""
-        probe = torch.zeros(1, 3, ctx.height, ctx.width, device=ctx.device)
-        try:
-            with torch.no_grad():
-                self.model.features(probe, self.layers)
-        except (ValueError, RuntimeError) as exc:
-            raise ConfigError(
-                f"the {ctx.width}x{ctx.height} canvas is too small for these layers ({exc}); "
-                "use a larger width/height or shallower layers",
-                key="layers",
-            ) from None
+        """A canvas too small for a layer fails here, before step 1, rather than mid-run.
+
+        The probe is an empty batch of canvas-sized images: convolutions and pools check their
+        sizes without computing anything, so it costs nothing where a real image would cost a
+        forward pass. A model that cannot take an empty batch is asked again with one image
+        before the canvas is refused."""
+        for batch in (0, 1):
+            probe = torch.zeros(batch, 3, ctx.height, ctx.width, device=ctx.device)
+            try:
+                with torch.no_grad():
+                    self.model.features(probe, self.layers)
+                return
+            except (ValueError, RuntimeError) as exc:
+                failure = exc
+        raise ConfigError(
+            f"the {ctx.width}x{ctx.height} canvas is too small for these layers ({failure}); "
+            "use a larger width/height or shallower layers",
+            key="layers",
+        )
 
     def features_of(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
