@@ -49,6 +49,15 @@ class _InLayout(torch.autograd.Function):
         return grad.contiguous(), None
 
 
+class _ConvToLoad(nn.Conv2d):
+    """A convolution whose weights are loaded right after it is made: torch's random start is
+    skipped (torch.nn.utils.skip_init does the same through the meta device, whose first use
+    costs more than the initialisation it saves)."""
+
+    def reset_parameters(self) -> None:
+        pass
+
+
 class VGGFeatures(nn.Module):
     """VGG16/19 convolutions; ``forward(rgb, layers)`` -> {layer: activation}.
 
@@ -57,7 +66,12 @@ class VGGFeatures(nn.Module):
     passes ordinary images.
     """
 
-    def __init__(self, arch: str = "vgg19", pooling: str = "avg", convention: str = CAFFE, channels_last: bool = False):
+    def __init__(
+        self, arch: str = "vgg19", pooling: str = "avg", convention: str = CAFFE, channels_last: bool = False,
+        initialize: bool = True,
+    ):
+        """``initialize=False`` leaves the convolutions' weights unset, for a caller that loads
+        weights at once (torch's random initialisation of VGG19 costs about 0.1 s)."""
         super().__init__()
         self.arch, self.pooling, self.convention = arch, pooling, convention
         #: oneDNN's convolutions are faster on channels-last tensors (NHWC); the numbers are the same.
@@ -67,7 +81,7 @@ class VGGFeatures(nn.Module):
         for name in self.names:
             if name.startswith("conv"):
                 out, inp, _, _ = conv_shapes(arch)[name]
-                layers[name] = nn.Conv2d(inp, out, 3, padding=1)
+                layers[name] = (nn.Conv2d if initialize else _ConvToLoad)(inp, out, 3, padding=1)
             elif name.startswith("relu"):
                 layers[name] = nn.ReLU()
             else:

@@ -62,7 +62,7 @@ class VGG(pixengine.Model):
             raise ConfigError(f"'{source}' holds {arch.upper()} weights but arch is {options.arch}", key="arch")
         self.source = str(source)
         self.convention = convention
-        self.net = VGGFeatures(arch, options.pooling, convention, channels_last=options.channels_last)
+        self.net = VGGFeatures(arch, options.pooling, convention, channels_last=options.channels_last, initialize=False)
         self.net.load_weights(state)
         self.layer_names = layer_names(arch)
 
