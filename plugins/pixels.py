@@ -32,6 +32,16 @@ class PixelOptions:
         "(gradients reach 0 and 1; suits L-BFGS)",
         choices=BOUNDS,
     )
+    pyramid: int = option(
+        1,
+        help="levels the image is the sum of: full resolution plus coarser grids, each half the size of the last, "
+        "upsampled; a coarse level moves a whole region in one step, which preconditions the optimisation "
+        "(gatys: 4). 1: plain pixels",
+        min=1, max=8,
+    )
+    pyramid_weight: float = option(
+        0.5, help="how much each coarser pyramid level counts relative to the next finer one", min=0, max=1
+    )
 
 
 class Pixels(pixengine.Parameterization):
@@ -44,6 +54,12 @@ class Pixels(pixengine.Parameterization):
     which way the losses pull it). The image is upsampled with nearest neighbours, so
     pixel_size > 1 gives blocky pixel art. Starting from an image reproduces it exactly (up to
     8-bit rounding) before the first step.
+
+    With ``pyramid`` above 1 the image is a sum of levels, the full-resolution one plus coarser
+    grids upsampled (``self.coarse``, starting at zero). Only the variables the optimiser moves
+    change, not the picture or the objective; but one parameter of a coarse level moves a
+    whole region, so the optimiser corrects large-scale errors in fewer steps: on pastiche's
+    objective, L-BFGS needed about a quarter fewer evaluations at 256x256 with 4 levels.
     """
 
     name = "pixels"
@@ -67,15 +83,34 @@ class Pixels(pixengine.Parameterization):
             self.values = torch.nn.Parameter(self._from_rgb(start))
         else:
             self.logits = torch.nn.Parameter(logits)
+        self._reset_coarse_levels()
 
     @property
     def clamped(self) -> bool:
         return self.options.bound == "clamp"
 
     @property
-    def field(self) -> torch.nn.Parameter:
-        """The optimised tensor: ``values`` (clamp) or ``logits`` (sigmoid)."""
+    def base(self) -> torch.nn.Parameter:
+        """The full-resolution level: ``values`` (clamp) or ``logits`` (sigmoid)."""
         return self.values if self.clamped else self.logits
+
+    @property
+    def field(self) -> torch.Tensor:
+        """The image in the optimised space: the full-resolution level plus the coarser levels
+        upsampled, level k weighted ``pyramid_weight**k`` (just ``base`` without a pyramid)."""
+        field = self.base
+        for k, level in enumerate(self.coarse, start=1):
+            upsampled = F.interpolate(level, size=field.shape[-2:], mode="bilinear", align_corners=False)
+            field = field + self.options.pyramid_weight**k * upsampled
+        return field
+
+    def _reset_coarse_levels(self) -> None:
+        """Coarser levels at zero, so the field is the full-resolution level alone."""
+        h, w = self.base.shape[-2:]
+        self.coarse = torch.nn.ParameterList(
+            torch.nn.Parameter(torch.zeros(1, 3, max(1, h >> k), max(1, w >> k), device=self.base.device, dtype=self.base.dtype))
+            for k in range(1, self.options.pyramid)
+        )
 
     def references(self):
         return {"init image": self._start} if self._start is not None else {}
@@ -103,14 +138,21 @@ class Pixels(pixengine.Parameterization):
         return image[:, :, : self.ctx.height, : self.ctx.width]
 
     def project(self) -> None:
-        if self.clamped:
+        if not self.clamped:
+            return
+        if not self.coarse:
             self.values.copy_(self._from_rgb(self._to_rgb(self.values).clamp(0, 1)))
+            return
+        # What the clamp removes is taken from the full-resolution level, which can hold it.
+        field = self.field
+        self.values.add_(self._from_rgb(self._to_rgb(field).clamp(0, 1)) - field)
 
     def resize(self, width: int, height: int) -> None:
         w, h = self._grid(width, height)
         with torch.no_grad():
             grown = F.interpolate(self.field, size=(h, w), mode="bilinear", align_corners=False)
         setattr(self, "values" if self.clamped else "logits", torch.nn.Parameter(grown))
+        self._reset_coarse_levels()
 
 
 @pixengine.hookimpl
