@@ -62,6 +62,13 @@ def _stop_on_sigterm() -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _stop_on_sigterm()
+    try:
+        return _run_command(args)
+    finally:
+        gc.unfreeze()  # what the start froze can be collected again by a caller in this process
+
+
+def _run_command(args: argparse.Namespace) -> int:
     with _collector_paused():
         from .api import prepare
         from .plugins import get_registry, warn_about_failed_plugins
@@ -91,7 +98,8 @@ def _collector_paused():
     """Python's cycle collector off while modules load and the run is built: torch's import and
     the run's set-up make a great many long-lived objects, which the collector would scan again
     and again (about 0.25 s of a run's start on 2 cores) and never free. They are then frozen
-    out of later collections, and the collector works as usual during the run."""
+    out of later collections (until the command ends), and the collector works as usual
+    during the run."""
     gc.disable()
     try:
         yield

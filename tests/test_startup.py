@@ -77,3 +77,14 @@ def test_an_lbfgs_run_and_its_resume_do_not_load_torchs_compiler(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
     assert (tmp_path / "run" / "final.png").is_file()
+
+
+def test_a_run_leaves_the_cycle_collector_as_it_found_it(tmp_path):
+    # `pixengine run` pauses and freezes the collector while it starts; a caller in the same
+    # process (a notebook, these tests) must get a working collector and no frozen objects back.
+    import gc
+
+    from pixengine.cli import main
+
+    main(["run", "repaint", "steps=1", "width=16", "height=16", "progress=false", f"output_dir={tmp_path / 'run'}"])
+    assert gc.isenabled() and gc.get_freeze_count() == 0
