@@ -494,5 +494,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def console_main() -> int:
+    """The ``pixengine`` command and ``python -m pixengine``: :func:`main`, in a process that
+    ends right after. Its objects are frozen first, so that Python's last collection at exit does
+    not walk torch's and the run's objects only to free memory the system takes back anyway
+    (0.3 s after a run)."""
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())
